@@ -1,0 +1,80 @@
+# mlsteps: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE      := $(CURDIR)/.cache
+VEGA_VER   := 3.2.1
+ORT_VER    := 1.30.0
+VGW_VER    := v1.7.0
+VEGA       := $(CACHE)/vega/data/penguins.json
+ORT_LIB    := $(CACHE)/lib/libonnxruntime.so.1
+VERSITYGW  := $(CACHE)/bin/versitygw
+BIN        := $(CURDIR)/bin/mlsteps
+GO_PKGS    := ./...
+
+export MLSTEPS_ORT_LIB := $(ORT_LIB)
+export CGO_ENABLED := 1
+
+.PHONY: help setup apt build test demo bench fuzz fmt vet clean
+
+help:
+	@echo "make demo   - set up, then import the penguins dataset into a split Dataset artifact"
+	@echo "make test   - set up, then gofmt check, go vet and every test"
+	@echo "make bench  - benchmarks, printed as ratios against a reference run in the same process"
+	@echo "make fuzz   - a short run of every fuzz target"
+	@echo "make setup  - fetch ONNX Runtime, the vega datasets and the S3-compatible test server into .cache/"
+
+## setup: idempotent, and offline once everything is in .cache/.
+setup: $(VEGA) $(ORT_LIB) $(VERSITYGW) apt
+
+apt:
+	@bash scripts/setup-apt.sh
+
+$(VEGA):
+	@mkdir -p $(CACHE)/npm $(CACHE)/vega
+	cd $(CACHE)/npm && npm pack --silent vega-datasets@$(VEGA_VER) >/dev/null
+	tar xzf $(CACHE)/npm/vega-datasets-$(VEGA_VER).tgz -C $(CACHE)/vega --strip-components=1
+	@touch $@
+
+$(ORT_LIB):
+	@mkdir -p $(CACHE)/npm $(CACHE)/lib
+	cd $(CACHE)/npm && npm pack --silent onnxruntime-node@$(ORT_VER) >/dev/null
+	tar xzf $(CACHE)/npm/onnxruntime-node-$(ORT_VER).tgz -C $(CACHE)/lib --strip-components=5 package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+	rm -f $(CACHE)/npm/onnxruntime-node-$(ORT_VER).tgz
+	@touch $@
+
+$(VERSITYGW):
+	@mkdir -p $(CACHE)/bin
+	GOBIN=$(CACHE)/bin go install github.com/versity/versitygw/cmd/versitygw@$(VGW_VER)
+
+## build: one binary, shared by every test that runs it as a process.
+build:
+	@mkdir -p bin
+	go build -o $(BIN) ./cmd/mlsteps
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet $(GO_PKGS)
+
+test: setup build fmt vet
+	MLSTEPS_BIN=$(BIN) go test -count=1 -timeout 30m $(GO_PKGS)
+
+demo: setup build
+	@bash scripts/demo.sh $(BIN)
+
+bench: setup build
+	MLSTEPS_BIN=$(BIN) go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(GO_PKGS)
+
+fuzz:
+	@set -e; for pkg in $$(go list ./...); do \
+	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target"; \
+	    go test -run '^$$' -fuzz "^$$target$$" -fuzztime $${FUZZTIME:-10s} $$pkg; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin .demo

@@ -1,0 +1,15 @@
+// Package catalog lists every step this build of mlsteps offers. The CLI
+// and the pipeline compilers read contracts from here.
+package catalog
+
+import (
+	"github.com/mlsteps/mlsteps/steps/importer"
+	"github.com/mlsteps/mlsteps/steps/step"
+)
+
+// Registry returns a registry of every step, in pipeline order.
+func Registry() (*step.Registry, error) {
+	return step.NewRegistry(
+		importer.Spec(),
+	)
+}
