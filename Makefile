@@ -15,13 +15,14 @@ GO_PKGS    := ./...
 export MLSTEPS_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
 
-.PHONY: help setup apt build test demo bench fuzz fmt vet clean
+.PHONY: help setup apt build test demo bench fuzz fmt vet clean manifests
 
 help:
 	@echo "make demo   - set up, then import the penguins dataset into a split Dataset artifact"
 	@echo "make test   - set up, then gofmt check, go vet and every test"
 	@echo "make bench  - benchmarks, printed as ratios against a reference run in the same process"
 	@echo "make fuzz   - a short run of every fuzz target"
+	@echo "make manifests - regenerate manifests/ (Argo templates per step, RBAC, kustomization)"
 	@echo "make setup  - fetch ONNX Runtime, the vega datasets and the S3-compatible test server into .cache/"
 
 ## setup: idempotent, and offline once everything is in .cache/.
@@ -75,6 +76,11 @@ fuzz:
 	    go test -run '^$$' -fuzz "^$$target$$" -fuzztime $${FUZZTIME:-10s} $$pkg; \
 	  done; \
 	done
+
+## manifests: regenerate manifests/ from the step contracts (CI fails when stale).
+manifests: build
+	rm -rf manifests/argo manifests/kfp
+	$(BIN) manifests manifests
 
 clean:
 	rm -rf bin .demo

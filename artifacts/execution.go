@@ -20,6 +20,9 @@ const (
 	StatusFailed    = "failed"
 	// StatusGated: the step ran and a gate said no; its verdict is written.
 	StatusGated = "gated"
+	// StatusCached: the step did not run; an earlier execution with the same
+	// cache key (CachedFrom) produced the outputs.
+	StatusCached = "cached"
 )
 
 // Execution is the record of one step run: what it read, what it wrote and
@@ -28,6 +31,9 @@ type Execution struct {
 	ID         string         `json:"id"`
 	Step       string         `json:"step"`
 	Version    string         `json:"version"`
+	Build      string         `json:"build,omitempty"`
+	CacheKey   string         `json:"cache_key,omitempty"`
+	CachedFrom string         `json:"cached_from,omitempty"`
 	Parameters map[string]any `json:"parameters,omitempty"`
 	Inputs     []Input        `json:"inputs,omitempty"`
 	Outputs    []Input        `json:"outputs,omitempty"`

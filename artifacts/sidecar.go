@@ -47,6 +47,10 @@ type Producer struct {
 	Started     time.Time      `json:"started"`
 	Ended       time.Time      `json:"ended"`
 	Host        string         `json:"host,omitempty"`
+	// Gate holds a gate's "no" (its reason) when the producer's gate
+	// stopped the pipeline; the artifact is still the verdict, and a cache
+	// hit on it says no again.
+	Gate string `json:"gate,omitempty"`
 }
 
 // Input is one lineage edge: an artifact the producer read.

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# make demo: import the penguins dataset into a Dataset artifact on file://
-# storage, split train/eval, and show what was written.
+# make demo: the penguins pipeline (import → validate → transform) on
+# file:// storage, run twice: cold, then fully cached; then what it wrote.
 set -euo pipefail
 bin=${1:-bin/mlsteps}
-root="$(pwd)/.demo/run-$(date -u +%Y%m%dT%H%M%SZ)"
-data="$(pwd)/.cache/vega/data/penguins.json"
+root="$(pwd)/.demo/runs"
 
-echo "== mlsteps import: penguins.json -> Dataset at file://$root/examples"
-"$bin" --log-format text import \
-  --source "file://$data" \
-  --out-root "file://$root" \
-  --split train=0.8,eval=0.2 --seed 7
+echo "== mlsteps run examples/penguins/pipeline.yaml --root file://$root   (cold)"
+"$bin" --log-level warn run examples/penguins/pipeline.yaml --root "file://$root"
 
 echo
-echo "== what it wrote"
-(cd "$root" && find . -type f | sort)
+echo "== the same again: every step is a cache hit (keys: step, version, binary, parameters, input content)"
+"$bin" --log-level warn run examples/penguins/pipeline.yaml --root "file://$root"
+
+examples=$(ls -d "$root"/import/*/examples | head -1)
+echo
+echo "== mlsteps artifact show --summary file://$examples"
+"$bin" artifact show --summary "file://$examples"
 
 echo
-echo "== mlsteps artifact show --summary file://$root/examples"
-"$bin" artifact show --summary "file://$root/examples"
+echo "== anomalies (TFDV's Anomalies JSON) and the statistics report"
+cat "$(ls -d "$root"/validate/*/anomalies | head -1)/anomalies.json"
+echo "report: $(ls -d "$root"/validate/*/statistics | head -1)/report.html"
 
+graph=$(ls -d "$root"/transform/*/transform_graph | head -1)
 echo
-echo "== mlsteps artifact verify file://$root/examples"
-"$bin" artifact verify "file://$root/examples"
+echo "== the fitted preprocessing as ONNX: $graph/transform.onnx"
+"$bin" artifact verify "file://$graph"

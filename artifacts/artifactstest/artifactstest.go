@@ -48,6 +48,7 @@ func Run(t *testing.T, newRoot NewRoot) {
 		{"DatasetRoundTrip", testDataset},
 		{"Glob", testGlob},
 		{"ExecutionRecord", testExecution},
+		{"Copy", testCopy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -479,5 +480,40 @@ func testExecution(t *testing.T, s *artifacts.Store, root artifacts.URI) {
 	got, err := s.ReadExecution(ctx, root, e.ID)
 	if err != nil || got.Step != "import" {
 		t.Errorf("ReadExecution = %+v, %v", got, err)
+	}
+}
+
+func testCopy(t *testing.T, s *artifacts.Store, root artifacts.URI) {
+	ctx := context.Background()
+	src := root.Join("model")
+	w := create(t, s, src, artifacts.TypeModel)
+	if err := w.WriteFile(ctx, "model.onnx", []byte("weights")); err != nil {
+		t.Fatal(err)
+	}
+	w.SetProperty("opset", 17)
+	w.SetProducer(artifacts.Producer{Step: "train", Version: "1"})
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Open(ctx, src, artifacts.TypeModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := s.Copy(ctx, a, root.Join("copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Digest != a.Digest || sc.Producer.Step != "train" || sc.Properties["opset"] != float64(17) {
+		t.Errorf("copy %+v differs from its source", sc)
+	}
+	if _, err := s.Copy(ctx, a, root.Join("copy")); !errors.Is(err, artifacts.ErrExists) {
+		t.Errorf("copy over a committed artifact: %v", err)
+	}
+	overwrite(t, s, src.Join("model.onnx"), []byte("WEIGHTS"))
+	if _, err := s.Copy(ctx, a, root.Join("copy2")); !errors.Is(err, artifacts.ErrIntegrity) {
+		t.Errorf("copy of a tampered artifact: %v", err)
+	}
+	if _, err := s.Open(ctx, root.Join("copy2"), ""); !errors.Is(err, artifacts.ErrNotFound) {
+		t.Errorf("a failed copy left %v", err)
 	}
 }

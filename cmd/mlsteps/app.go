@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/orchestrate/local"
 	"github.com/mlsteps/mlsteps/steps/catalog"
 	"github.com/mlsteps/mlsteps/steps/step"
 )
@@ -31,7 +33,7 @@ func run(ctx context.Context, args []string, opts options) int {
 		fmt.Fprintln(opts.Stderr, "mlsteps:", err)
 		return step.ExitFailed
 	}
-	err = app.RunContext(ctx, args)
+	err = app.RunContext(ctx, interspersed(app, args))
 	if err != nil {
 		fmt.Fprintln(opts.Stderr, "mlsteps:", err)
 	}
@@ -64,6 +66,8 @@ func newApp(opts options) (*cli.App, error) {
 		app.Commands = append(app.Commands, stepCommand(spec, opts))
 	}
 	app.Commands = append(app.Commands, describeCommand(reg, opts), artifactCommand(opts))
+	app.Commands = append(app.Commands, lineageCommand(opts))
+	app.Commands = append(app.Commands, runCommand(reg, opts), compileCommand(reg, opts), submitCommand(reg, opts), manifestsCommand(reg))
 	return app, nil
 }
 
@@ -86,9 +90,31 @@ func stepCommand(spec *step.Spec, opts options) *cli.Command {
 			if err != nil {
 				return err
 			}
+			var kfp *step.KFPExecution
+			if in := c.String("kfp-executor-input"); in != "" {
+				if inv, kfp, err = step.FromKFP(spec, in); err != nil {
+					return err
+				}
+			}
 			store := artifacts.NewStore()
 			defer store.Close()
-			return step.Execute(c.Context, spec, inv, step.Env{Store: store, Logger: logger, Stderr: opts.Stderr, Interactive: opts.Interactive})
+			env := step.Env{Store: store, Logger: logger, Stderr: opts.Stderr, Interactive: opts.Interactive}
+			if inv.CacheRoot != "" {
+				if env.BuildID, err = buildDigest(); err != nil {
+					return err
+				}
+			}
+			var resultErr error
+			dir := c.String("result-dir")
+			env.OnResult = func(res step.Result) {
+				if dir != "" {
+					resultErr = step.WriteResultDir(dir, res)
+				}
+				if kfp != nil && res.ExitCode != step.ExitFailed {
+					resultErr = errors.Join(resultErr, kfp.WriteOutput(res))
+				}
+			}
+			return errors.Join(step.Execute(c.Context, spec, inv, env), resultErr)
 		},
 	}
 }
@@ -225,6 +251,20 @@ func artifactCommand(opts options) *cli.Command {
 			},
 		},
 	}
+}
+
+// buildDigest is the sha256 of this executable: part of every cache key,
+// so results are reused only by the very binary that made them.
+func buildDigest() (string, error) {
+	// The local runner hashed this very binary already and passes it on.
+	if d := os.Getenv(local.BuildDigestEnv); strings.HasPrefix(d, "sha256:") {
+		return d, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	return local.BinaryDigest(exe)
 }
 
 // buildVersion is the module version and VCS revision baked in by go build.

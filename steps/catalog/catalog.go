@@ -5,11 +5,15 @@ package catalog
 import (
 	"github.com/mlsteps/mlsteps/steps/importer"
 	"github.com/mlsteps/mlsteps/steps/step"
+	"github.com/mlsteps/mlsteps/steps/transform"
+	"github.com/mlsteps/mlsteps/steps/validate"
 )
 
 // Registry returns a registry of every step, in pipeline order.
 func Registry() (*step.Registry, error) {
 	return step.NewRegistry(
 		importer.Spec(),
+		validate.Spec(),
+		transform.Spec(),
 	)
 }

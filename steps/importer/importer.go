@@ -45,8 +45,33 @@ func Spec() *step.Spec {
 			{Name: "infer-rows", Type: step.Int, Default: int64(10000), Description: "rows sampled to infer column types; 0 scans the whole first file first"},
 			{Name: "rows-per-part", Type: step.Int, Default: int64(1_000_000), Description: "rows per Parquet part file"},
 		},
-		Run: run,
+		Run:        run,
+		ContentKey: sourceDigests,
 	}
+}
+
+// sourceDigests hashes every raw file the source names, so the cache key
+// follows their content, not their names.
+func sourceDigests(ctx context.Context, r *step.Run) (map[string]string, error) {
+	sources, err := findSources(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, s := range sources {
+		rd, err := r.Store().NewReader(ctx, s.obj.URI)
+		if err != nil {
+			return nil, step.BadInput(fmt.Errorf("--source: %w", err))
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, rd)
+		rd.Close()
+		if err != nil {
+			return nil, fmt.Errorf("hash %s: %w", artifacts.Redact(s.obj.URI.String()), err)
+		}
+		out[s.obj.URI.String()] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, nil
 }
 
 // source is one raw file being imported.

@@ -1,7 +1,12 @@
 package step
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +23,10 @@ func Flags(spec *Spec) []cli.Flag {
 	flags = append(flags,
 		&cli.StringSliceFlag{Name: "out", Usage: "output artifact `NAME=URI` (repeatable; overrides --out-root)", EnvVars: []string{EnvVar("out")}},
 		&cli.StringFlag{Name: "out-root", Usage: "place every output at `URI`/<name> and the execution record under URI/.mlsteps", EnvVars: []string{EnvVar("out-root")}},
+		&cli.StringFlag{Name: "cache-root", Usage: "place outputs at `URI`/<step>/<cache key> and reuse a committed result with the same key (content of inputs, parameters, step and binary)", EnvVars: []string{EnvVar("cache-root")}},
+		&cli.BoolFlag{Name: "no-cache", Usage: "with --cache-root: run even when a cached result exists", EnvVars: []string{EnvVar("no-cache")}},
+		&cli.StringFlag{Name: "kfp-executor-input", Usage: "run under Kubeflow Pipelines' launcher: the executor input `JSON` ({{$}})"},
+		&cli.StringFlag{Name: "result-dir", Usage: "write result.json and one file per output holding its URI into `DIR` (for orchestrators)", EnvVars: []string{EnvVar("result-dir")}},
 	)
 	for _, p := range spec.Params {
 		usage := p.Description
@@ -83,7 +92,7 @@ func HelpText(spec *Spec) string {
 
 // InvocationFromCLI reads the flags Flags declared.
 func InvocationFromCLI(spec *Spec, c *cli.Context) (Invocation, error) {
-	inv := Invocation{OutRoot: c.String("out-root"), Params: map[string]any{}}
+	inv := Invocation{OutRoot: c.String("out-root"), CacheRoot: c.String("cache-root"), NoCache: c.Bool("no-cache"), Params: map[string]any{}}
 	var err error
 	if inv.Inputs, err = pairs("--in", c.StringSlice("in")); err != nil {
 		return inv, err
@@ -118,8 +127,11 @@ func pairs(flag string, values []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range values {
 		name, uri, ok := strings.Cut(v, "=")
-		if !ok || name == "" || uri == "" {
+		if !ok || name == "" {
 			return nil, Usagef("%s %q: want NAME=URI", flag, v)
+		}
+		if uri == "" {
+			continue // NAME= leaves an optional input out (templates pass it so)
 		}
 		if _, dup := out[name]; dup {
 			return nil, Usagef("%s %s given twice", flag, name)
@@ -127,4 +139,66 @@ func pairs(flag string, values []string) (map[string]string, error) {
 		out[name] = uri
 	}
 	return out, nil
+}
+
+// WriteResultDir writes res for an orchestrator: result.json, one file per
+// output holding its URI (Argo output parameters read these), and "status".
+func WriteResultDir(dir string, res Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("result dir: %w", err)
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{"result.json": append(data, '\n'), "status": []byte(res.Status)}
+	for name, uri := range res.Outputs {
+		files[name] = []byte(uri)
+	}
+	// Scalar properties, for conditions: Argo's `when` reads them as output
+	// parameters (OUTPUT.KEY).
+	for name, props := range res.Properties {
+		for key, v := range props {
+			if CheckPropertyKey(key) == nil {
+				files[name+"."+key] = []byte(PropertyText(v))
+			}
+		}
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("result dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// PropertyText renders a scalar property as conditions compare it: whole
+// numbers without a fraction, booleans as true/false.
+func PropertyText(v any) string {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// CheckPropertyKey accepts property keys that can name files and
+// orchestrator parameters.
+func CheckPropertyKey(key string) error {
+	if key == "" || len(key) > 100 {
+		return fmt.Errorf("property key %q: empty or too long", key)
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("property key %q: use letters, digits, _ and -", key)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,10 @@ package step
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +25,31 @@ type Invocation struct {
 	// OutRoot places every output not named in Outputs at OutRoot/<name>,
 	// and is where the execution record goes.
 	OutRoot string
+	// CacheRoot, when set (and OutRoot and Outputs are not), places the
+	// outputs at CacheRoot/<step>/<cache key>: a run whose key matches a
+	// committed earlier run reuses its outputs instead of running. The key
+	// covers the step, its version, the binary's build, the parameters and
+	// the content digests of the inputs; never names, URIs or tags.
+	CacheRoot string
+	// NoCache runs the step even when a committed result exists for the key
+	// (its outputs then go to a fresh attempt folder).
+	NoCache bool
 	Params  map[string]any
+}
+
+// Result is what an execution produced, for orchestrators: the runner and
+// Argo/KFP templates read it from ResultFile.
+type Result struct {
+	ExecutionID string            `json:"execution_id"`
+	Status      string            `json:"status"`
+	ExitCode    int               `json:"exit_code"`
+	Cached      bool              `json:"cached,omitempty"`
+	CacheKey    string            `json:"cache_key,omitempty"`
+	Outputs     map[string]string `json:"outputs,omitempty"`
+	Digests     map[string]string `json:"digests,omitempty"`
+	// Properties are each output's scalar sidecar properties.
+	Properties map[string]map[string]any `json:"properties,omitempty"`
+	Error      string                    `json:"error,omitempty"`
 }
 
 // Env is what the harness runs a step with.
@@ -32,6 +60,12 @@ type Env struct {
 	// Interactive means stderr is a terminal, so progress bars may be drawn.
 	Interactive bool
 	Now         func() time.Time // nil: time.Now
+	// BuildID identifies the binary (a digest of it); it is part of the
+	// cache key, so a new build never reuses an old build's results.
+	BuildID string
+	// OnResult, when set, receives the result of every execution that got
+	// past the contract checks (succeeded, gated, failed or cached).
+	OnResult func(Result)
 }
 
 // Run is a step's view of one execution: its parameters, opened inputs and
@@ -45,6 +79,12 @@ type Run struct {
 	outURIs map[string]artifacts.URI
 	outputs map[string]*artifacts.Writer
 	logger  *slog.Logger
+
+	outProps      map[string]map[string]any
+	cacheKey      string
+	mirror        artifacts.URI // the cache folder fed by copies, when set
+	cachedFrom    *artifacts.Producer
+	cachedOutputs map[string]*artifacts.Artifact
 }
 
 // ID is the execution id, unique per run.
@@ -119,9 +159,9 @@ func (r *Run) Output(ctx context.Context, name string) (*artifacts.Writer, error
 }
 
 // Execute runs spec for inv: it checks the invocation against the
-// contract, opens inputs, runs the step, commits outputs with their lineage
-// and writes the execution record. Its error maps to an exit code with
-// ExitCode.
+// contract, opens inputs, runs the step (or reuses a cached result),
+// commits outputs with their lineage and writes the execution record. Its
+// error maps to an exit code with ExitCode.
 func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err error) {
 	if env.Now == nil {
 		env.Now = time.Now
@@ -141,13 +181,16 @@ func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err erro
 	if err != nil {
 		return err
 	}
+	rec := &artifacts.Execution{ID: r.id, Step: spec.Name, Version: spec.Version, Build: env.BuildID, CacheKey: r.cacheKey,
+		Parameters: r.recordedParams(), Inputs: r.lineageInputs(), Started: started.UTC(), Host: hostname()}
+	if r.cachedFrom != nil {
+		return r.reuse(ctx, root, rec)
+	}
 	r.logger.Info("step started", "outputs", redactedURIs(r.outURIs))
-	rec := &artifacts.Execution{ID: r.id, Step: spec.Name, Version: spec.Version, Parameters: r.recordedParams(),
-		Inputs: r.lineageInputs(), Started: started.UTC(), Host: hostname()}
 
 	runErr := r.runStep(ctx)
 	if runErr == nil || ExitCode(runErr) == ExitGate {
-		outs, err := r.commit(ctx, started, rec)
+		outs, err := r.commit(ctx, started, rec, runErr)
 		if err != nil {
 			runErr = err
 		}
@@ -172,16 +215,59 @@ func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err erro
 			runErr = err
 		}
 	}
+	r.finish(rec, runErr)
+	return runErr
+}
+
+// finish logs the outcome and hands the result to the orchestrator.
+func (r *Run) finish(rec *artifacts.Execution, runErr error) {
 	attrs := []any{"status", rec.Status, "exit_code", ExitCode(runErr), "duration", rec.Ended.Sub(rec.Started).Round(time.Millisecond).String()}
+	res := Result{ExecutionID: rec.ID, Status: rec.Status, ExitCode: ExitCode(runErr), Cached: rec.Status == artifacts.StatusCached,
+		CacheKey: rec.CacheKey, Outputs: map[string]string{}, Digests: map[string]string{}, Properties: r.outProps}
 	for _, o := range rec.Outputs {
 		attrs = append(attrs, "output."+o.Name, o.URI, "digest."+o.Name, o.Digest)
+		res.Outputs[o.Name], res.Digests[o.Name] = o.URI, o.Digest
 	}
 	if runErr != nil {
+		res.Error = runErr.Error()
 		r.logger.Error("step ended", append(attrs, "err", runErr.Error())...)
 	} else {
 		r.logger.Info("step ended", attrs...)
 	}
-	return runErr
+	if r.env.OnResult != nil {
+		r.env.OnResult(res)
+	}
+}
+
+// reuse records a cache hit: the outputs of an earlier committed execution
+// with the same key stand for this one.
+func (r *Run) reuse(ctx context.Context, root artifacts.URI, rec *artifacts.Execution) error {
+	rec.Status = artifacts.StatusCached
+	rec.CachedFrom = r.cachedFrom.ExecutionID
+	for _, port := range r.spec.Outputs {
+		a := r.cachedOutputs[port.Name]
+		r.keepProps(port.Name, a.Properties)
+		uri := a.Location().String()
+		if r.mirror.Scheme != "" {
+			// The orchestrator wants the outputs at its own URIs.
+			if _, err := r.env.Store.Copy(ctx, a, r.outURIs[port.Name]); err != nil {
+				return fmt.Errorf("cache hit: output %s: %w", port.Name, err)
+			}
+			uri = r.outURIs[port.Name].String()
+		}
+		rec.Outputs = append(rec.Outputs, artifacts.Input{Name: port.Name, Type: a.Type, URI: artifacts.Redact(uri), Digest: a.Digest})
+	}
+	var gate error
+	if reason := r.cachedFrom.Gate; reason != "" {
+		gate = &GateError{Gate: r.spec.Name, Reason: "cached verdict of execution " + r.cachedFrom.ExecutionID + ": " + reason}
+		rec.ExitCode = ExitGate
+	}
+	rec.Ended = r.env.Now().UTC()
+	if err := r.env.Store.WriteExecution(context.WithoutCancel(ctx), root, rec); err != nil {
+		return err
+	}
+	r.finish(rec, gate)
+	return gate
 }
 
 // runStep calls the step, turning a panic into an error so the harness still
@@ -195,8 +281,8 @@ func (r *Run) runStep(ctx context.Context) (err error) {
 	return r.spec.Run(ctx, r)
 }
 
-// resolve checks the invocation and opens inputs; it returns the root for
-// the execution record.
+// resolve checks the invocation, opens inputs and places outputs; it
+// returns the root for the execution record.
 func (r *Run) resolve(ctx context.Context, inv Invocation) (artifacts.URI, error) {
 	spec := r.spec
 	for name := range inv.Inputs {
@@ -209,28 +295,119 @@ func (r *Run) resolve(ctx context.Context, inv Invocation) (artifacts.URI, error
 			return artifacts.URI{}, Usagef("%s has no output %q (outputs: %s)", spec.Name, name, portNames(spec.Outputs))
 		}
 	}
-	r.params = map[string]any{}
-	for name := range inv.Params {
-		if _, ok := spec.Param(name); !ok {
-			return artifacts.URI{}, Usagef("%s has no parameter %q", spec.Name, name)
+	if err := r.resolveParams(inv); err != nil {
+		return artifacts.URI{}, err
+	}
+	if err := r.openInputs(ctx, inv); err != nil {
+		return artifacts.URI{}, err
+	}
+	if inv.CacheRoot != "" && inv.OutRoot == "" && len(inv.Outputs) == 0 {
+		return r.placeCached(ctx, inv)
+	}
+	if inv.CacheRoot != "" {
+		return r.placeMirrored(ctx, inv)
+	}
+	return r.placeOutputs(ctx, inv)
+}
+
+// placeMirrored serves orchestrators that choose the output URIs (KFP):
+// outputs go where they say, and the content cache is consulted and fed
+// through copies, so such runs share the cache of every other run.
+func (r *Run) placeMirrored(ctx context.Context, inv Invocation) (artifacts.URI, error) {
+	cacheRoot := inv.CacheRoot
+	inv.CacheRoot = ""
+	root, err := r.placeOutputs(ctx, inv)
+	if err != nil {
+		return root, err
+	}
+	base, err := artifacts.ParseURI(cacheRoot)
+	if err != nil {
+		return root, BadInput(fmt.Errorf("--cache-root: %w", err))
+	}
+	key, err := r.key(ctx)
+	if err != nil {
+		return root, err
+	}
+	r.cacheKey = key
+	r.mirror = base.Join(r.spec.Name, key[:32])
+	if !inv.NoCache {
+		outs, err := r.committedOutputs(ctx, r.mirror)
+		if err != nil {
+			return root, err
+		}
+		if outs != nil {
+			r.cachedOutputs = outs
+			r.cachedFrom = outs[r.spec.Outputs[0].Name].Producer
+			if r.cachedFrom == nil {
+				r.cachedFrom = &artifacts.Producer{}
+			}
 		}
 	}
-	for _, p := range spec.Params {
+	return root, nil
+}
+
+// key computes the cache key, with the step's own content digests.
+func (r *Run) key(ctx context.Context) (string, error) {
+	var extra map[string]string
+	if r.spec.ContentKey != nil {
+		var err error
+		if extra, err = r.spec.ContentKey(ctx, r); err != nil {
+			return "", err
+		}
+	}
+	return r.computeCacheKey(extra), nil
+}
+
+func (r *Run) resolveParams(inv Invocation) error {
+	r.params = map[string]any{}
+	for name := range inv.Params {
+		if _, ok := r.spec.Param(name); !ok {
+			return Usagef("%s has no parameter %q", r.spec.Name, name)
+		}
+	}
+	for _, p := range r.spec.Params {
 		v, given := inv.Params[p.Name]
 		if !given || v == nil {
 			if p.Required {
-				return artifacts.URI{}, Usagef("parameter --%s is required", p.Name)
+				return Usagef("parameter --%s is required", p.Name)
 			}
 			v = p.Default
 		}
 		if v != nil {
 			if err := checkValue(p, v); err != nil {
-				return artifacts.URI{}, Usagef("parameter --%s: %v", p.Name, err)
+				return Usagef("parameter --%s: %v", p.Name, err)
 			}
 		}
 		r.params[p.Name] = v
 	}
+	return nil
+}
 
+func (r *Run) openInputs(ctx context.Context, inv Invocation) error {
+	for _, port := range r.spec.Inputs {
+		raw, ok := inv.Inputs[port.Name]
+		if !ok {
+			if port.Optional {
+				continue
+			}
+			return Usagef("input %s (%s) is required: give --in %s=URI", port.Name, port.Type, port.Name)
+		}
+		u, err := artifacts.ParseURI(raw)
+		if err != nil {
+			return inputError(port.Name, err)
+		}
+		a, err := r.env.Store.Open(ctx, u, port.Type)
+		if err != nil {
+			return inputError(port.Name, err)
+		}
+		r.inputs[port.Name] = a
+	}
+	return nil
+}
+
+// placeOutputs puts outputs where the caller said: --out or --out-root.
+func (r *Run) placeOutputs(ctx context.Context, inv Invocation) (artifacts.URI, error) {
+	spec := r.spec
 	var root artifacts.URI
 	if inv.OutRoot != "" {
 		u, err := artifacts.ParseURI(inv.OutRoot)
@@ -253,7 +430,7 @@ func (r *Run) resolve(ctx context.Context, inv Invocation) (artifacts.URI, error
 		case inv.OutRoot != "":
 			u = root.Join(port.Name)
 		default:
-			return root, Usagef("output %s has no URI: give --out %s=URI or --out-root URI", port.Name, port.Name)
+			return root, Usagef("output %s has no URI: give --out %s=URI, --out-root URI or --cache-root URI", port.Name, port.Name)
 		}
 		if _, err := r.env.Store.Open(ctx, u, ""); err == nil {
 			return root, Usagef("output %s: %s is already committed; artifacts are immutable, write to a new URI", port.Name, artifacts.Redact(u.String()))
@@ -261,32 +438,101 @@ func (r *Run) resolve(ctx context.Context, inv Invocation) (artifacts.URI, error
 		r.outURIs[port.Name] = u
 	}
 	if inv.OutRoot == "" {
-		if len(spec.Outputs) > 0 {
-			root = r.outURIs[spec.Outputs[0].Name].Parent()
-		} else {
+		if len(spec.Outputs) == 0 {
 			return root, Usagef("give --out-root URI: it is where the execution record goes")
 		}
-	}
-
-	for _, port := range spec.Inputs {
-		raw, ok := inv.Inputs[port.Name]
-		if !ok {
-			if port.Optional {
-				continue
-			}
-			return root, Usagef("input %s (%s) is required: give --in %s=URI", port.Name, port.Type, port.Name)
-		}
-		u, err := artifacts.ParseURI(raw)
-		if err != nil {
-			return root, inputError(port.Name, err)
-		}
-		a, err := r.env.Store.Open(ctx, u, port.Type)
-		if err != nil {
-			return root, inputError(port.Name, err)
-		}
-		r.inputs[port.Name] = a
+		root = r.outURIs[spec.Outputs[0].Name].Parent()
 	}
 	return root, nil
+}
+
+// placeCached puts outputs at CacheRoot/<step>/<key>, or finds them there
+// already committed (a cache hit, unless NoCache). A run killed half-way
+// left no sidecar, so the same place is simply written again (resume).
+func (r *Run) placeCached(ctx context.Context, inv Invocation) (artifacts.URI, error) {
+	base, err := artifacts.ParseURI(inv.CacheRoot)
+	if err != nil {
+		return base, BadInput(fmt.Errorf("--cache-root: %w", err))
+	}
+	if r.cacheKey, err = r.key(ctx); err != nil {
+		return base, err
+	}
+	root := base.Join(r.spec.Name, r.cacheKey[:32])
+	if !inv.NoCache {
+		outs, err := r.committedOutputs(ctx, root)
+		if err != nil {
+			return root, err
+		}
+		if outs != nil {
+			r.cachedOutputs = outs
+			r.cachedFrom = outs[r.spec.Outputs[0].Name].Producer
+			if r.cachedFrom == nil {
+				r.cachedFrom = &artifacts.Producer{}
+			}
+			return root, nil
+		}
+	}
+	// A run that must not reuse, or a committed set that is only partly
+	// there, gets a fresh attempt folder: committed artifacts never change.
+	for attempt := 0; ; attempt++ {
+		dir := root
+		if attempt > 0 {
+			dir = base.Join(r.spec.Name, fmt.Sprintf("%s-%d", r.cacheKey[:32], attempt))
+		}
+		free := true
+		for _, port := range r.spec.Outputs {
+			if _, err := r.env.Store.Open(ctx, dir.Join(port.Name), ""); err == nil {
+				free = false
+				break
+			}
+		}
+		if free {
+			return r.placeOutputs(ctx, Invocation{OutRoot: dir.String()})
+		}
+	}
+}
+
+// committedOutputs returns every output committed under root, or nil when
+// any is missing.
+func (r *Run) committedOutputs(ctx context.Context, root artifacts.URI) (map[string]*artifacts.Artifact, error) {
+	if len(r.spec.Outputs) == 0 {
+		return nil, nil
+	}
+	outs := map[string]*artifacts.Artifact{}
+	for _, port := range r.spec.Outputs {
+		a, err := r.env.Store.Open(ctx, root.Join(port.Name), port.Type)
+		switch {
+		case err == nil:
+			outs[port.Name] = a
+		case errors.Is(err, artifacts.ErrNotFound), errors.Is(err, artifacts.ErrNotCommitted):
+			return nil, nil
+		default:
+			return nil, fmt.Errorf("cache lookup: %w", err)
+		}
+	}
+	return outs, nil
+}
+
+// computeCacheKey hashes what determines a step's outputs: the step and its
+// version, the binary, every parameter value (defaults included, secrets
+// left out), each input's content digest and the step's own content digests.
+func (r *Run) computeCacheKey(content map[string]string) string {
+	params := map[string]any{}
+	for _, p := range r.spec.Params {
+		if v := r.params[p.Name]; v != nil && !p.Secret {
+			if d, ok := v.(time.Duration); ok {
+				v = d.String()
+			}
+			params[p.Name] = v
+		}
+	}
+	inputs := map[string]string{}
+	for name, a := range r.inputs {
+		inputs[name] = a.Digest
+	}
+	data, _ := json.Marshal(map[string]any{"step": r.spec.Name, "version": r.spec.Version, "build": r.env.BuildID, "params": params, "inputs": inputs, "content": content})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func portNames(ports []Port) string {
@@ -302,9 +548,12 @@ func portNames(ports []Port) string {
 
 // commit records lineage on every output and commits them, in declaration
 // order.
-func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Execution) ([]artifacts.Input, error) {
+func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Execution, gate error) ([]artifacts.Input, error) {
 	producer := artifacts.Producer{Step: r.spec.Name, Version: r.spec.Version, ExecutionID: r.id,
 		Parameters: rec.Parameters, Started: started.UTC(), Ended: r.env.Now().UTC(), Host: rec.Host}
+	if gate != nil {
+		producer.Gate = gate.Error()
+	}
 	var outs []artifacts.Input
 	for _, port := range r.spec.Outputs {
 		w, ok := r.outputs[port.Name]
@@ -319,9 +568,41 @@ func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Exec
 		if err != nil {
 			return outs, fmt.Errorf("output %s: %w", port.Name, err)
 		}
+		r.keepProps(port.Name, sc.Properties)
+		r.feedCache(ctx, port.Name)
 		outs = append(outs, artifacts.Input{Name: port.Name, Type: sc.Type, URI: sc.URI, Digest: sc.Digest})
 	}
 	return outs, nil
+}
+
+// feedCache copies a committed output into the cache folder when the
+// orchestrator chose the output URIs; a failure only costs a future hit.
+func (r *Run) feedCache(ctx context.Context, name string) {
+	if r.mirror.Scheme == "" {
+		return
+	}
+	a, err := r.env.Store.Open(ctx, r.outURIs[name], "")
+	if err == nil {
+		_, err = r.env.Store.Copy(ctx, a, r.mirror.Join(name))
+	}
+	if err != nil && !errors.Is(err, artifacts.ErrExists) {
+		r.logger.Warn("output not copied into the cache", "output", name, "err", err)
+	}
+}
+
+// keepProps remembers an output's scalar properties for the result.
+func (r *Run) keepProps(name string, props map[string]any) {
+	scalars := map[string]any{}
+	for k, v := range props {
+		switch v.(type) {
+		case string, bool, int, int64, float64:
+			scalars[k] = v
+		}
+	}
+	if r.outProps == nil {
+		r.outProps = map[string]map[string]any{}
+	}
+	r.outProps[name] = scalars
 }
 
 // abort removes uncommitted outputs, best effort, even if ctx is cancelled.

@@ -60,6 +60,10 @@ type Spec struct {
 	Params      []Param `json:"parameters"`
 	// Run does the step's work; see the package doc for its error contract.
 	Run func(ctx context.Context, r *Run) error `json:"-"`
+	// ContentKey, for steps that read data that is not an input artifact
+	// (raw files), returns digests of that content for the cache key, so a
+	// changed file is never mistaken for a cached one.
+	ContentKey func(ctx context.Context, r *Run) (map[string]string, error) `json:"-"`
 }
 
 // Input returns the declared input port called name.
@@ -86,7 +90,7 @@ func findPort(ports []Port, name string) (Port, bool) {
 }
 
 // reserved names would collide with the harness's own flags.
-var reserved = []string{"in", "out", "out-root", "help", "log-level", "log-format"}
+var reserved = []string{"in", "out", "out-root", "cache-root", "no-cache", "result-dir", "kfp-executor-input", "help", "log-level", "log-format", "result", "status"}
 
 // Validate checks the declaration itself; a registry refuses a bad spec.
 func (s *Spec) Validate() error {

@@ -1,0 +1,200 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+)
+
+// EnvLib names the environment variable holding the library's path.
+const EnvLib = "MLSTEPS_ORT_LIB"
+
+// LibPath returns $MLSTEPS_ORT_LIB, or else <repoRoot>/.cache/lib/libonnxruntime.so.1
+// when repoRoot is not empty; "" when neither is set.
+func LibPath(repoRoot string) string {
+	if p := os.Getenv(EnvLib); p != "" {
+		return p
+	}
+	if repoRoot == "" {
+		return ""
+	}
+	return filepath.Join(repoRoot, ".cache", "lib", "libonnxruntime.so.1")
+}
+
+// ONNX Runtime has one environment per process, so initialising it is the
+// one piece of process-wide state here; the first library path wins.
+var (
+	initOnce sync.Once
+	initErr  error
+	initLib  string
+)
+
+// Init loads the shared library at lib (an absolute path is taken as is)
+// and creates the process's ORT environment. Later calls return the first
+// call's result; asking for another library then is an error.
+func Init(lib string) error {
+	abs, err := filepath.Abs(lib)
+	if err != nil {
+		return fmt.Errorf("onnxruntime library %q: %w", lib, err)
+	}
+	initOnce.Do(func() {
+		initLib = abs
+		if _, err := os.Stat(abs); err != nil {
+			initErr = fmt.Errorf("onnxruntime library: %w", err)
+			return
+		}
+		ortgo.SetSharedLibraryPath(abs)
+		if err := ortgo.InitializeEnvironment(); err != nil {
+			initErr = fmt.Errorf("onnxruntime init with %s: %w", abs, err)
+		}
+	})
+	if initErr == nil && abs != initLib {
+		return fmt.Errorf("onnxruntime already initialised with %s, not %s", initLib, abs)
+	}
+	return initErr
+}
+
+// Column is one input of a batch: exactly one of Doubles, Floats, Int64s or
+// Strings is set, holding Rows×Width values row-major.
+type Column struct {
+	Name    string
+	Width   int64 // values per row; 0 means 1
+	Doubles []float64
+	Floats  []float32
+	Int64s  []int64
+	Strings []string
+}
+
+// Result is one output tensor, as float32 (the type every mlsteps graph
+// outputs; other numeric types are converted).
+type Result struct {
+	Name  string
+	Shape []int64
+	Data  []float32
+}
+
+// Session is a loaded model with named inputs and outputs. It is safe for
+// concurrent Run calls (ORT sessions are).
+type Session struct {
+	s       *ortgo.DynamicAdvancedSession
+	inputs  []string
+	outputs []string
+}
+
+// NewSession loads model (ONNX bytes) after Init. inputs and outputs name
+// what Run feeds and fetches, in that order.
+func NewSession(model []byte, inputs, outputs []string) (*Session, error) {
+	if !ortgo.IsInitialized() {
+		return nil, errors.New("onnxruntime: call ort.Init first")
+	}
+	opts, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime session options: %w", err)
+	}
+	defer opts.Destroy()
+	// One thread per session keeps tests and benchmarks comparable with a
+	// single-threaded Go apply.
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return nil, err
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, err
+	}
+	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime load model: %w", err)
+	}
+	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
+}
+
+// Close frees the session.
+func (s *Session) Close() error { return s.s.Destroy() }
+
+// Run feeds rows rows of cols (in the session's input order) and returns
+// every output.
+func (s *Session) Run(rows int64, cols []Column) ([]Result, error) {
+	if len(cols) != len(s.inputs) {
+		return nil, fmt.Errorf("onnxruntime run: %d inputs given, the session takes %d", len(cols), len(s.inputs))
+	}
+	in := make([]ortgo.Value, len(cols))
+	defer func() {
+		for _, v := range in {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, c := range cols {
+		w := c.Width
+		if w == 0 {
+			w = 1
+		}
+		shape := ortgo.NewShape(rows, w)
+		var (
+			v   ortgo.Value
+			err error
+		)
+		switch {
+		case c.Doubles != nil:
+			v, err = ortgo.NewTensor(shape, c.Doubles)
+		case c.Floats != nil:
+			v, err = ortgo.NewTensor(shape, c.Floats)
+		case c.Int64s != nil:
+			v, err = ortgo.NewTensor(shape, c.Int64s)
+		case c.Strings != nil:
+			var st *ortgo.StringTensor
+			st, err = ortgo.NewStringTensor(shape)
+			if err == nil {
+				v = st
+				err = st.SetContents(c.Strings)
+			}
+		default:
+			err = errors.New("no values")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("onnxruntime input %q: %w", c.Name, err)
+		}
+		in[i] = v
+	}
+	out := make([]ortgo.Value, len(s.outputs))
+	defer func() {
+		for _, v := range out {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	if err := s.s.Run(in, out); err != nil {
+		return nil, fmt.Errorf("onnxruntime run: %w", err)
+	}
+	res := make([]Result, len(out))
+	for i, v := range out {
+		r := Result{Name: s.outputs[i], Shape: v.GetShape()}
+		switch t := v.(type) {
+		case *ortgo.Tensor[float32]:
+			r.Data = append([]float32(nil), t.GetData()...)
+		case *ortgo.Tensor[float64]:
+			r.Data = convert(t.GetData())
+		case *ortgo.Tensor[int64]:
+			r.Data = convert(t.GetData())
+		case *ortgo.Tensor[int32]:
+			r.Data = convert(t.GetData())
+		default:
+			return nil, fmt.Errorf("onnxruntime output %q: unsupported type %T", s.outputs[i], v)
+		}
+		res[i] = r
+	}
+	return res, nil
+}
+
+func convert[T float64 | int64 | int32](d []T) []float32 {
+	out := make([]float32, len(d))
+	for i, v := range d {
+		out[i] = float32(v)
+	}
+	return out
+}

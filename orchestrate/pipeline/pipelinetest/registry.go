@@ -1,0 +1,34 @@
+// Package pipelinetest holds a step registry for pipeline tests: the real
+// import step and contract-only steps shaped like validate and train, so
+// pipelines can be checked and compiled without running anything.
+package pipelinetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/steps/importer"
+	"github.com/mlsteps/mlsteps/steps/step"
+)
+
+func noop(context.Context, *step.Run) error { return nil }
+
+// Registry returns import plus two contract-only steps, stats and train.
+func Registry(t testing.TB) *step.Registry {
+	reg, err := step.NewRegistry(
+		importer.Spec(),
+		&step.Spec{Name: "stats", Version: "1", Run: noop,
+			Inputs:  []step.Port{{Name: "examples", Type: artifacts.TypeDataset}},
+			Outputs: []step.Port{{Name: "statistics", Type: artifacts.TypeStatistics}},
+			Params:  []step.Param{{Name: "fail-on", Type: step.String, Default: "error", Enum: []string{"error", "warning", "never"}}}},
+		&step.Spec{Name: "train", Version: "1", Run: noop,
+			Inputs:  []step.Port{{Name: "examples", Type: artifacts.TypeDataset}, {Name: "statistics", Type: artifacts.TypeStatistics, Optional: true}},
+			Outputs: []step.Port{{Name: "model", Type: artifacts.TypeModel}},
+			Params:  []step.Param{{Name: "epochs", Type: step.Int, Default: int64(5)}}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}

@@ -1,0 +1,201 @@
+package validate_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/internal/testenv"
+	"github.com/mlsteps/mlsteps/steps/importer"
+	"github.com/mlsteps/mlsteps/steps/step"
+	"github.com/mlsteps/mlsteps/steps/validate"
+)
+
+// BenchmarkValidate computes statistics, schema and anomalies of the
+// largest tabular vega dataset (zipcodes.csv, 42,049 rows) and of 10× and
+// 100× replicated copies, beside pandas computing the same statistics
+// (describe(), value_counts() of every string column, deciles) on the same
+// CSV in the same run. It reports rows/s, the speed ratio against pandas
+// (statistics only, and with pandas' CSV load), the peak Go heap and the
+// peak RSS of a real `mlsteps validate` process (when MLSTEPS_BIN is set,
+// as `make bench` does): memory must stay flat while the input grows 100×.
+//
+// The copies and their imported Datasets are made once, in .cache/bench/.
+func BenchmarkValidate(b *testing.B) {
+	src := testenv.VegaData(b, "zipcodes.csv")
+	if err := exec.Command("/usr/bin/python3", "-c", "import pandas").Run(); err != nil {
+		testenv.Missing(b, "/usr/bin/python3 with pandas (Debian python3-pandas) is not installed")
+	}
+	cache := filepath.Join(testenv.RepoRoot(b), ".cache", "bench")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	store := artifacts.NewStore()
+	defer store.Close()
+	for _, n := range []int{1, 10, 100} {
+		csvPath := src
+		if n > 1 {
+			csvPath = filepath.Join(cache, fmt.Sprintf("zipcodes-%dx.csv", n))
+			replicate(b, src, csvPath, n)
+		}
+		dataset := importOnce(b, store, csvPath, filepath.Join(cache, fmt.Sprintf("zipcodes-%dx.dataset", n)))
+		b.Run(fmt.Sprintf("zipcodes-%dx", n), func(b *testing.B) {
+			var dur time.Duration
+			var peakHeap uint64
+			for i := range b.N {
+				root := filepath.Join(b.TempDir(), fmt.Sprint(i))
+				runtime.GC()
+				stop := sampleHeap(&peakHeap)
+				start := time.Now()
+				err := step.Execute(context.Background(), validate.Spec(), step.Invocation{
+					Inputs: map[string]string{"examples": dataset}, OutRoot: root, Params: map[string]any{"fail-on": "never"},
+				}, step.Env{Store: store})
+				dur += time.Since(start)
+				stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			rows := float64(42_049 * n)
+			rate := rows * float64(b.N) / dur.Seconds()
+			pd := runPandas(b, csvPath)
+			pdRate, pdRateLoad := rows/pd.StatsS, rows/(pd.StatsS+pd.LoadS)
+			rss := processRSS(b, dataset)
+			b.ReportMetric(rate, "rows/s")
+			b.ReportMetric(pdRate, "pandas-rows/s")
+			b.ReportMetric(rate/pdRate, "x-pandas")
+			b.ReportMetric(rate/pdRateLoad, "x-pandas-with-load")
+			b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(rss, "peak-rss-MiB")
+			b.ReportMetric(pd.PeakRSSMiB, "pandas-peak-rss-MiB")
+			b.Logf("validate %d rows: %.0f rows/s; pandas statistics %.0f rows/s (%.0f with its CSV load); validate/pandas = %.2f× (%.2f× counting pandas' load); "+
+				"peak Go heap %.1f MiB; mlsteps process peak RSS %.1f MiB; pandas peak RSS %.1f MiB",
+				int(rows), rate, pdRate, pdRateLoad, rate/pdRate, rate/pdRateLoad, float64(peakHeap)/(1<<20), rss, pd.PeakRSSMiB)
+		})
+	}
+}
+
+// replicate writes src's rows n times (one header) to dst, unless a copy
+// of the right size is already there.
+func replicate(b *testing.B, src, dst string, n int) {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	header, body, _ := bytes.Cut(data, []byte("\n"))
+	size := int64(len(header) + 1 + n*len(body))
+	if st, err := os.Stat(dst); err == nil && st.Size() == size {
+		return
+	}
+	tmp := dst + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Write(header)
+	f.Write([]byte("\n"))
+	for range n {
+		if _, err := f.Write(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// importOnce imports csvPath into dir with the import step unless a
+// committed Dataset is already there; it returns the Dataset's URI.
+func importOnce(b *testing.B, store *artifacts.Store, csvPath, dir string) string {
+	ctx := context.Background()
+	u, err := artifacts.ParseURI(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := store.Open(ctx, u, artifacts.TypeDataset); err == nil {
+		return u.String()
+	} else if !errors.Is(err, artifacts.ErrNotFound) && !errors.Is(err, artifacts.ErrNotCommitted) {
+		b.Fatal(err)
+	}
+	err = step.Execute(ctx, importer.Spec(), step.Invocation{
+		Outputs: map[string]string{"examples": u.String()},
+		OutRoot: filepath.Join(filepath.Dir(dir), "records"),
+		Params:  map[string]any{"source": csvPath, "split": "train=1"},
+	}, step.Env{Store: store})
+	if err != nil {
+		b.Fatalf("import %s: %v", csvPath, err)
+	}
+	return u.String()
+}
+
+type pandasResult struct {
+	Rows       int64   `json:"rows"`
+	LoadS      float64 `json:"load_s"`
+	StatsS     float64 `json:"stats_s"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+}
+
+func runPandas(b *testing.B, csvPath string) pandasResult {
+	out, err := exec.Command("/usr/bin/python3", filepath.Join("testdata", "pandas_bench.py"), csvPath, "zip_code").Output()
+	if err != nil {
+		b.Fatalf("pandas_bench.py: %v", err)
+	}
+	var r pandasResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// sampleHeap records the peak of live heap objects until stop is called.
+func sampleHeap(peak *uint64) (stop func()) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > *peak {
+				*peak = v
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// processRSS runs the real binary and returns its peak resident set in MiB
+// (0 when MLSTEPS_BIN is not set).
+func processRSS(b *testing.B, dataset string) float64 {
+	bin := os.Getenv("MLSTEPS_BIN")
+	if bin == "" {
+		return 0
+	}
+	cmd := exec.Command(bin, "--log-format", "json", "validate", "--in", "examples="+dataset,
+		"--out-root", "file://"+filepath.Join(b.TempDir(), "rss"), "--fail-on", "never")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v\n%s", bin, err, out)
+	}
+	return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+}
