@@ -19,6 +19,15 @@ type Page struct {
 	Statistics *stats.DatasetFeatureStatisticsList
 	// Anomalies, when not nil, highlights the features they name.
 	Anomalies *validation.Anomalies
+	// Upstream lists what the statistics were computed from, so a reader
+	// can follow the lineage from the page.
+	Upstream []Link
+}
+
+// Link points at an upstream input: Text for people, Href for the browser
+// (empty when a browser cannot open it), Detail such as the full URI.
+type Link struct {
+	Text, Href, Detail string
 }
 
 type row struct {
@@ -48,7 +57,8 @@ func HTML(p Page) ([]byte, error) {
 		Sections  []section
 		Anomalies int
 		Dataset   []string
-	}{Title: p.Title}
+		Upstream  []Link
+	}{Title: p.Title, Upstream: p.Upstream}
 	if p.Anomalies != nil {
 		data.Anomalies = len(p.Anomalies.AnomalyInfo)
 		if d := p.Anomalies.DatasetAnomalyInfo; d != nil {
@@ -209,6 +219,7 @@ ul.why { margin: 4px 0 0; padding-left: 1.2em; color: #8a1c1c; }
 </head>
 <body>
 <h1>{{.Title}}</h1>
+{{with .Upstream}}<p id="upstream">Made from: {{range .}}<span class="link">{{if .Href}}<a href="{{.Href}}">{{.Text}}</a>{{else}}{{.Text}}{{end}} <code>{{.Detail}}</code></span> {{end}}</p>{{end}}
 <p id="verdict">{{if .Anomalies}}{{.Anomalies}} feature(s) with anomalies.{{else}}No feature anomalies.{{end}}</p>
 {{with .Dataset}}<ul class="why" id="dataset-anomalies">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{range .Sections}}

@@ -293,7 +293,7 @@ func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatur
 	if err := w.WriteJSON(ctx, StatisticsFile, list); err != nil {
 		return err
 	}
-	html, err := report.HTML(report.Page{Title: "Data statistics and anomalies", Statistics: list, Anomalies: an})
+	html, err := report.HTML(report.Page{Title: "Data statistics and anomalies", Statistics: list, Anomalies: an, Upstream: upstreamLinks(r)})
 	if err != nil {
 		return err
 	}
@@ -306,4 +306,19 @@ func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatur
 	}
 	w.SetProperty("num_examples", counts)
 	return nil
+}
+
+// upstreamLinks names the artifacts the report was computed from.
+func upstreamLinks(r *step.Run) []report.Link {
+	var ins []artifacts.Input
+	for _, name := range []string{"examples", "schema", "baseline", "serving"} {
+		if a := r.Input(name); a != nil {
+			ins = append(ins, artifacts.InputOf(name, a))
+		}
+	}
+	var out []report.Link
+	for _, l := range artifacts.UpstreamLinks(ins) {
+		out = append(out, report.Link{Text: l.Text, Href: l.Href, Detail: l.URI})
+	}
+	return out
 }

@@ -144,6 +144,11 @@ func TestValidatePenguins(t *testing.T) {
 	if len(list.Datasets) != 2 || list.Datasets[0].Name != "train" || list.Datasets[0].NumExamples+list.Datasets[1].NumExamples != 344 {
 		t.Fatalf("datasets %+v", list.Datasets)
 	}
+	// The report links to what it was computed from (lineage on the page).
+	if html := string(e.read("v1", "statistics", validate.ReportFile, artifacts.TypeStatistics)); !strings.Contains(html, `id="upstream"`) ||
+		!strings.Contains(html, "examples: Dataset") || !strings.Contains(html, ex) {
+		t.Errorf("report.html does not link its upstream examples %s", ex)
+	}
 	schema, err := validation.ParseSchema(e.read("v1", "schema", validate.SchemaFile, artifacts.TypeSchema), "schema.json")
 	if err != nil {
 		t.Fatalf("the inferred schema does not parse back: %v", err)
