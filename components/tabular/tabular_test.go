@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -14,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mlsteps/mlsteps/components/tabular"
+	"github.com/mlsteps/mlsteps/internal/testenv"
 )
 
 // checkedMem returns an allocator that fails t if anything is still
@@ -128,33 +127,9 @@ func wantParseError(t *testing.T, err error, line int, column, msg string) *tabu
 	return pe
 }
 
-// vegaFile is the path of a vega dataset, skipping the test when it has not
-// been unpacked, or failing it under CI, where it must be.
-func vegaFile(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, ".cache", "vega", "data", name)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; CI must unpack vega-datasets there", path)
-		}
-		t.Skipf("%s is missing; unpack vega-datasets into .cache/vega to run this test", path)
-	}
-	return path
-}
+// vegaFile is the path of a vega dataset (skips, or fails under CI, when
+// it has not been fetched).
+func vegaFile(t testing.TB, name string) string { return testenv.VegaData(t, name) }
 
 func TestFormatFromName(t *testing.T) {
 	tests := []struct {
