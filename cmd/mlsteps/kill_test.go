@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -16,28 +14,6 @@ import (
 	"github.com/mlsteps/mlsteps/internal/testenv"
 )
 
-// replicate writes n copies of a CSV's rows under one header.
-func replicate(t testing.TB, src, dst string, n int) {
-	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	header, body, _ := bytes.Cut(data, []byte("\n"))
-	var buf bytes.Buffer
-	buf.Write(header)
-	buf.WriteByte('\n')
-	for range n {
-		buf.Write(body)
-		if !bytes.HasSuffix(body, []byte("\n")) {
-			buf.WriteByte('\n')
-		}
-	}
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestKilledImportLeavesNoArtifact SIGKILLs a real `mlsteps import` at
 // several points of its run and reads the prefix back: it is either not
 // committed, or committed whole (the kill came after the commit).
@@ -45,7 +21,7 @@ func TestKilledImportLeavesNoArtifact(t *testing.T) {
 	bin := testenv.Binary(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "zipcodes-10x.csv")
-	replicate(t, testenv.VegaData(t, "zipcodes.csv"), src, 10)
+	testenv.ReplicateCSV(t, testenv.VegaData(t, "zipcodes.csv"), src, 10)
 	args := func(root string) []string {
 		return []string{"--log-format", "json", "import", "--source", src, "--out-root", "file://" + root, "--rows-per-part", "40000"}
 	}

@@ -1,7 +1,6 @@
 package importer_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +28,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	dir := b.TempDir()
 	for _, n := range []int{1, 10} {
 		path := filepath.Join(dir, fmt.Sprintf("zipcodes-%dx.csv", n))
-		replicateCSV(b, src, path, n)
+		testenv.ReplicateCSV(b, src, path, n)
 		b.Run(fmt.Sprintf("zipcodes-%dx", n), func(b *testing.B) {
 			var refDur, impDur time.Duration
 			var rows int64
@@ -44,7 +41,7 @@ func BenchmarkImportCSV(b *testing.B) {
 				store := artifacts.NewStore()
 				root := artifacts.MustParseURI("file://" + filepath.Join(b.TempDir(), fmt.Sprint(i)))
 				runtime.GC()
-				stop := sampleHeap(&peakHeap)
+				stop := testenv.SampleHeap(&peakHeap)
 				impStart := time.Now()
 				a, err := importTo(b, store, root, map[string]any{"source": path, "split": "train=0.8,eval=0.2"})
 				impDur += time.Since(impStart)
@@ -71,23 +68,6 @@ func BenchmarkImportCSV(b *testing.B) {
 	}
 }
 
-func replicateCSV(b testing.TB, src, dst string, n int) {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	header, body, _ := bytes.Cut(data, []byte("\n"))
-	var buf bytes.Buffer
-	buf.Write(header)
-	buf.WriteByte('\n')
-	for range n {
-		buf.Write(body)
-	}
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // parseCSV is the reference: Go's encoding/csv reading every record.
 func parseCSV(b testing.TB, path string) int64 {
 	f, err := os.Open(path)
@@ -108,31 +88,6 @@ func parseCSV(b testing.TB, path string) int64 {
 		}
 		n++
 	}
-}
-
-// sampleHeap records the peak of live heap objects until stop is called.
-func sampleHeap(peak *uint64) (stop func()) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > *peak {
-				*peak = v
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
 }
 
 // processRSS runs the real binary and returns its peak resident set in MiB.

@@ -1,7 +1,6 @@
 package transform_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"iter"
@@ -48,7 +47,7 @@ func BenchmarkTransform(b *testing.B) {
 		path := src
 		if n > 1 {
 			path = filepath.Join(dir, fmt.Sprintf("zipcodes-%dx.csv", n))
-			replicate(b, src, path, n)
+			testenv.ReplicateCSV(b, src, path, n)
 		}
 		b.Run(fmt.Sprintf("zipcodes-%dx", n), func(b *testing.B) {
 			ctx := context.Background()
@@ -180,34 +179,4 @@ func columnsOf(s *arrow.Schema) []xf.Input {
 		out[i] = xf.Input{Name: f.Name, Kind: k}
 	}
 	return out
-}
-
-// replicate writes src's rows n times to dst, once: an existing dst of the
-// right size is reused.
-func replicate(b *testing.B, src, dst string, n int) {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	header, body, _ := bytes.Cut(data, []byte("\n"))
-	if !bytes.HasSuffix(body, []byte("\n")) {
-		body = append(body, '\n')
-	}
-	size := int64(len(header) + 1 + n*len(body))
-	if st, err := os.Stat(dst); err == nil && st.Size() == size {
-		return
-	}
-	var buf bytes.Buffer
-	buf.Write(header)
-	buf.WriteByte('\n')
-	for range n {
-		buf.Write(body)
-	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -1,7 +1,6 @@
 package validate_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +45,7 @@ func BenchmarkValidate(b *testing.B) {
 		csvPath := src
 		if n > 1 {
 			csvPath = filepath.Join(cache, fmt.Sprintf("zipcodes-%dx.csv", n))
-			replicate(b, src, csvPath, n)
+			testenv.ReplicateCSV(b, src, csvPath, n)
 		}
 		dataset := importOnce(b, store, csvPath, filepath.Join(cache, fmt.Sprintf("zipcodes-%dx.dataset", n)))
 		b.Run(fmt.Sprintf("zipcodes-%dx", n), func(b *testing.B) {
@@ -57,7 +54,7 @@ func BenchmarkValidate(b *testing.B) {
 			for i := range b.N {
 				root := filepath.Join(b.TempDir(), fmt.Sprint(i))
 				runtime.GC()
-				stop := sampleHeap(&peakHeap)
+				stop := testenv.SampleHeap(&peakHeap)
 				start := time.Now()
 				err := step.Execute(context.Background(), validate.Spec(), step.Invocation{
 					Inputs: map[string]string{"examples": dataset}, OutRoot: root, Params: map[string]any{"fail-on": "never"},
@@ -84,38 +81,6 @@ func BenchmarkValidate(b *testing.B) {
 				"peak Go heap %.1f MiB; mlsteps process peak RSS %.1f MiB; pandas peak RSS %.1f MiB",
 				int(rows), rate, pdRate, pdRateLoad, rate/pdRate, rate/pdRateLoad, float64(peakHeap)/(1<<20), rss, pd.PeakRSSMiB)
 		})
-	}
-}
-
-// replicate writes src's rows n times (one header) to dst, unless a copy
-// of the right size is already there.
-func replicate(b *testing.B, src, dst string, n int) {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	header, body, _ := bytes.Cut(data, []byte("\n"))
-	size := int64(len(header) + 1 + n*len(body))
-	if st, err := os.Stat(dst); err == nil && st.Size() == size {
-		return
-	}
-	tmp := dst + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.Write(header)
-	f.Write([]byte("\n"))
-	for range n {
-		if _, err := f.Write(body); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		b.Fatal(err)
 	}
 }
 
@@ -160,29 +125,6 @@ func runPandas(b *testing.B, csvPath string) pandasResult {
 		b.Fatal(err)
 	}
 	return r
-}
-
-// sampleHeap records the peak of live heap objects until stop is called.
-func sampleHeap(peak *uint64) (stop func()) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > *peak {
-				*peak = v
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }
 
 // processRSS runs the real binary and returns its peak resident set in MiB
