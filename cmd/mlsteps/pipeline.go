@@ -120,16 +120,12 @@ func compileCommand(reg *step.Registry, opts options) *cli.Command {
 		Usage:        "compile a pipeline for an orchestrator: an Argo Workflow or WorkflowTemplate, a KFP v2 pipeline spec, or one step as a KFP component",
 		ArgsUsage:    "PIPELINE.yaml | STEP (with --target kfp-component)",
 		OnUsageError: usageError,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "target", Value: "argo", Usage: "argo, kfp (a pipeline spec, IR YAML) or kfp-component (one step)"},
 			&cli.StringFlag{Name: "kind", Value: argo.KindWorkflow, Usage: "Workflow or WorkflowTemplate"},
-			&cli.StringFlag{Name: "image", Value: "mlsteps:latest", Usage: "the mlsteps container `IMAGE` the steps run in"},
-			&cli.StringFlag{Name: "root", Usage: "artifact root `URI` the pods reach (default: the pipeline's root)"},
 			&cli.StringFlag{Name: "namespace", Usage: "namespace of the emitted object"},
-			&cli.StringFlag{Name: "service-account", Usage: "service account the pods run as"},
-			&cli.StringFlag{Name: "secret-env", Usage: "`SECRET` whose keys become the containers' environment (bucket credentials)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout"},
-		},
+		}, clusterFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return step.Usagef("compile takes one pipeline file (or one step name with --target kfp-component)")
@@ -188,7 +184,7 @@ func submitCommand(reg *step.Registry, opts options) *cli.Command {
 		Usage:        "compile a pipeline and send it to an Argo Server or a KFP API server; --watch follows it",
 		ArgsUsage:    "PIPELINE.yaml",
 		OnUsageError: usageError,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "target", Value: "argo", Usage: "argo or kfp"},
 			&cli.StringFlag{Name: "server", Usage: "server `URL` (Argo Server, or the KFP API)", EnvVars: []string{step.EnvVar("server")}},
 			&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` (never logged)", EnvVars: []string{step.EnvVar("token")}},
@@ -197,11 +193,7 @@ func submitCommand(reg *step.Registry, opts options) *cli.Command {
 			&cli.StringSliceFlag{Name: "param", Usage: "pipeline parameter `NAME=VALUE` (repeatable)"},
 			&cli.BoolFlag{Name: "watch", Usage: "follow the run until it ends; exit 1 unless it succeeds"},
 			&cli.DurationFlag{Name: "poll", Value: 5 * time.Second, Usage: "with --watch, how often to ask"},
-			&cli.StringFlag{Name: "image", Value: "mlsteps:latest", Usage: "the mlsteps container `IMAGE`"},
-			&cli.StringFlag{Name: "root", Usage: "artifact root `URI` (default: the pipeline's root)"},
-			&cli.StringFlag{Name: "service-account", Usage: "argo: service account the pods run as"},
-			&cli.StringFlag{Name: "secret-env", Usage: "argo: `SECRET` whose keys become the containers' environment"},
-		},
+		}, clusterFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 || c.String("server") == "" {
 				return step.Usagef("submit takes one pipeline file and --server URL")
@@ -281,4 +273,15 @@ func submitKFP(c *cli.Context, reg *step.Registry, g *pipeline.Graph, params map
 		return fmt.Errorf("kfp run %s ended %s", run.RunID, state)
 	}
 	return nil
+}
+
+// clusterFlags are the flags that shape what runs in a cluster, shared by
+// compile and submit.
+func clusterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "image", Value: "mlsteps:latest", Usage: "the mlsteps container `IMAGE` the steps run in"},
+		&cli.StringFlag{Name: "root", Usage: "artifact root `URI` the pods reach (default: the pipeline's root)"},
+		&cli.StringFlag{Name: "service-account", Usage: "argo: service account the pods run as"},
+		&cli.StringFlag{Name: "secret-env", Usage: "argo: `SECRET` whose keys become the containers' environment (bucket credentials)"},
+	}
 }
