@@ -1,7 +1,7 @@
 package stats
 
 import (
-	"cmp"
+	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -21,25 +21,25 @@ type strState struct {
 	opts     Options
 	count    int64
 	totalLen int64
-	counts   map[string]int64
+	counts   map[string]*int64 // pointers: a hit costs one hash, not two
 	sketch   hll.HllSketch // nil until the cap is passed
 	dictBuf  []int64
 }
 
 func newStrState(opts Options) *strState {
-	return &strState{opts: opts, counts: map[string]int64{}}
+	return &strState{opts: opts, counts: map[string]*int64{}}
 }
 
 // see counts one value; v may alias Arrow memory, so a new key is cloned.
 func (s *strState) see(v string, n int64) error {
 	s.count += n
 	s.totalLen += int64(len(v)) * n
-	if c, ok := s.counts[v]; ok {
-		s.counts[v] = c + n
+	if c := s.counts[v]; c != nil {
+		*c += n
 		return nil
 	}
 	if s.sketch == nil && len(s.counts) < s.opts.UniqueCap {
-		s.counts[strings.Clone(v)] = n
+		s.counts[strings.Clone(v)] = &n
 		return nil
 	}
 	if err := s.overflow(); err != nil {
@@ -172,12 +172,13 @@ func (s *strState) merge(b *strState) error {
 		}
 	}
 	for v, c := range b.counts {
-		if old, ok := s.counts[v]; ok {
-			s.counts[v] = old + c
+		if old := s.counts[v]; old != nil {
+			*old += *c
 			continue
 		}
 		if s.sketch == nil && len(s.counts) < s.opts.UniqueCap {
-			s.counts[v] = c
+			n := *c
+			s.counts[v] = &n
 			continue
 		}
 		if err := s.overflow(); err != nil {
@@ -208,28 +209,63 @@ func (s *strState) merge(b *strState) error {
 // ranked returns values by count, most frequent first, ties by value so
 // the order never depends on map iteration.
 func (s *strState) ranked(limit int) []FreqAndValue {
-	type vc struct {
-		v string
-		c int64
-	}
-	all := make([]vc, 0, len(s.counts))
-	for v, c := range s.counts {
-		all = append(all, vc{v, c})
-	}
-	slices.SortFunc(all, func(a, b vc) int {
-		if c := cmp.Compare(b.c, a.c); c != 0 {
-			return c
+	// Only the top `limit` are needed: a bounded min-heap keeps them in
+	// O(n log limit) instead of sorting every distinct value (zip codes,
+	// ids: tens of thousands). Order: count descending, then value, so ties
+	// break the same way every time.
+	better := func(a, b valueCount) bool {
+		if a.c != b.c {
+			return a.c > b.c
 		}
-		return strings.Compare(a.v, b.v)
-	})
-	if len(all) > limit {
-		all = all[:limit]
+		return a.v < b.v
 	}
-	out := make([]FreqAndValue, len(all))
-	for i, x := range all {
+	h := &worstFirst{better: better}
+	for v, c := range s.counts {
+		x := valueCount{v, *c}
+		switch {
+		case h.Len() < limit:
+			heap.Push(h, x)
+		case limit > 0 && better(x, h.items[0]):
+			h.items[0] = x
+			heap.Fix(h, 0)
+		}
+	}
+	top := h.items
+	slices.SortFunc(top, func(a, b valueCount) int {
+		switch {
+		case better(a, b):
+			return -1
+		case better(b, a):
+			return 1
+		}
+		return 0
+	})
+	out := make([]FreqAndValue, len(top))
+	for i, x := range top {
 		out[i] = FreqAndValue{Value: x.v, Frequency: Double(x.c)}
 	}
 	return out
+}
+
+type valueCount struct {
+	v string
+	c int64
+}
+
+// worstFirst is a heap whose root is the worst of the kept values.
+type worstFirst struct {
+	items  []valueCount
+	better func(a, b valueCount) bool
+}
+
+func (h *worstFirst) Len() int           { return len(h.items) }
+func (h *worstFirst) Less(i, j int) bool { return h.better(h.items[j], h.items[i]) }
+func (h *worstFirst) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *worstFirst) Push(x any)         { h.items = append(h.items, x.(valueCount)) }
+func (h *worstFirst) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
 }
 
 func (s *strState) result(rows int64) (*StringStatistics, error) {
