@@ -22,7 +22,7 @@ type strState struct {
 	count    int64
 	totalLen int64
 	counts   map[string]*int64 // pointers: a hit costs one hash, not two
-	sketch   hll.HllSketch // nil until the cap is passed
+	sketch   hll.HllSketch     // nil until the cap is passed
 	dictBuf  []int64
 }
 
