@@ -85,9 +85,37 @@ type Session struct {
 	outputs []string
 }
 
+// Options tunes a session. The zero value is what NewSession uses: one
+// intra-op and one inter-op thread (comparable with single-threaded Go
+// code) and ORT's default graph optimisation (all).
+type Options struct {
+	IntraOpThreads int // 0 means 1
+	InterOpThreads int // 0 means 1
+	// GraphOptimization is 0 for ORT's default (all), or one of
+	// OptDisableAll, OptBasic, OptExtended, OptAll.
+	GraphOptimization OptLevel
+}
+
+// OptLevel is a graph optimisation level.
+type OptLevel int
+
+// Graph optimisation levels; OptDefault leaves ORT's default (all).
+const (
+	OptDefault OptLevel = iota
+	OptDisableAll
+	OptBasic
+	OptExtended
+	OptAll
+)
+
 // NewSession loads model (ONNX bytes) after Init. inputs and outputs name
 // what Run feeds and fetches, in that order.
 func NewSession(model []byte, inputs, outputs []string) (*Session, error) {
+	return NewSessionWith(model, inputs, outputs, Options{})
+}
+
+// NewSessionWith is NewSession with session options.
+func NewSessionWith(model []byte, inputs, outputs []string, o Options) (*Session, error) {
 	if !ortgo.IsInitialized() {
 		return nil, errors.New("onnxruntime: call ort.Init first")
 	}
@@ -96,13 +124,26 @@ func NewSession(model []byte, inputs, outputs []string) (*Session, error) {
 		return nil, fmt.Errorf("onnxruntime session options: %w", err)
 	}
 	defer opts.Destroy()
-	// One thread per session keeps tests and benchmarks comparable with a
-	// single-threaded Go apply.
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
+	intra, inter := max(o.IntraOpThreads, 1), max(o.InterOpThreads, 1)
+	if err := opts.SetIntraOpNumThreads(intra); err != nil {
 		return nil, err
 	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
+	if err := opts.SetInterOpNumThreads(inter); err != nil {
 		return nil, err
+	}
+	if o.GraphOptimization != OptDefault {
+		lvl, ok := map[OptLevel]ortgo.GraphOptimizationLevel{
+			OptDisableAll: ortgo.GraphOptimizationLevelDisableAll,
+			OptBasic:      ortgo.GraphOptimizationLevelEnableBasic,
+			OptExtended:   ortgo.GraphOptimizationLevelEnableExtended,
+			OptAll:        ortgo.GraphOptimizationLevelEnableAll,
+		}[o.GraphOptimization]
+		if !ok {
+			return nil, fmt.Errorf("onnxruntime: unknown graph optimisation level %d", o.GraphOptimization)
+		}
+		if err := opts.SetGraphOptimizationLevel(lvl); err != nil {
+			return nil, err
+		}
 	}
 	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, opts)
 	if err != nil {
