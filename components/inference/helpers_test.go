@@ -2,11 +2,8 @@ package inference_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"iter"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -15,8 +12,7 @@ import (
 
 	"github.com/mlsteps/mlsteps/components/inference"
 	"github.com/mlsteps/mlsteps/components/onnx"
-	"github.com/mlsteps/mlsteps/components/tabular"
-	"github.com/mlsteps/mlsteps/internal/testenv"
+	"github.com/mlsteps/mlsteps/components/tabular/tabulartest"
 )
 
 // Penguins' numeric columns, the features of the test models.
@@ -105,33 +101,8 @@ func trees(t testing.TB, n int, seed uint64) []byte {
 
 // penguins reads penguins.json in records of batch rows.
 func penguins(t testing.TB, batch int) []arrow.RecordBatch {
-	t.Helper()
-	const name = "penguins.json"
-	f, err := os.Open(testenv.VegaData(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	format, err := tabular.FormatFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := tabular.NewReader(context.Background(), f, name, format, tabular.Options{BatchSize: batch, InferRows: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var recs []arrow.RecordBatch
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return recs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
+	_, recs := tabulartest.Load(t, "penguins.json", batch)
+	return recs
 }
 
 func seq(recs []arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {

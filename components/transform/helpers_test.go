@@ -2,11 +2,8 @@ package transform_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"iter"
 	"math"
-	"os"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -14,41 +11,13 @@ import (
 	"github.com/mlsteps/mlsteps/components/onnx"
 	"github.com/mlsteps/mlsteps/components/onnx/ort"
 	"github.com/mlsteps/mlsteps/components/onnx/ort/orttest"
-	"github.com/mlsteps/mlsteps/components/tabular"
+	"github.com/mlsteps/mlsteps/components/tabular/tabulartest"
 	"github.com/mlsteps/mlsteps/components/transform"
-	"github.com/mlsteps/mlsteps/internal/testenv"
 )
 
 // load reads a vega dataset in batches of batch rows.
 func load(t testing.TB, name string, batch int) (*arrow.Schema, []arrow.RecordBatch) {
-	t.Helper()
-	path := testenv.VegaData(t, name)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	format, err := tabular.FormatFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := tabular.NewReader(context.Background(), f, name, format, tabular.Options{BatchSize: batch, InferRows: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var recs []arrow.RecordBatch
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
-	return r.Schema(), recs
+	return tabulartest.Load(t, name, batch)
 }
 
 // columns is a dataset's columns as Compile takes them.
