@@ -181,3 +181,21 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Golden compares data with the golden file at path, rewriting it first
+// when update is set (the -update flag of compiler tests).
+func Golden(t testing.TB, path string, data []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test with -update)", err)
+	}
+	if string(data) != string(want) {
+		t.Errorf("%s differs from the output; run go test with -update and review the diff\n%s", path, data)
+	}
+}

@@ -1,7 +1,6 @@
 package argo_test
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/orchestrate/argo"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
@@ -96,19 +96,7 @@ func TestGolden(t *testing.T) {
 						t.Fatalf("argo validator on a workflow referencing the template: %v", err)
 					}
 				}
-				golden := filepath.Join(dir, "argo."+strings.ToLower(kind)+".golden.yaml")
-				if *update {
-					if err := os.WriteFile(golden, data, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run go test ./orchestrate/argo/ -update)", err)
-				}
-				if !bytes.Equal(data, want) {
-					t.Errorf("%s differs from the compiler's output; run go test ./orchestrate/argo/ -update and review the diff\n%s", golden, data)
-				}
+				testenv.Golden(t, filepath.Join(dir, "argo."+strings.ToLower(kind)+".golden.yaml"), data, *update)
 			})
 		}
 	}

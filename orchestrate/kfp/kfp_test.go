@@ -1,7 +1,6 @@
 package kfp_test
 
 import (
-	"bytes"
 	"flag"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/orchestrate/kfp"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
@@ -93,19 +93,7 @@ func TestGolden(t *testing.T) {
 	if len(v.containers) != 3 || len(v.dags) != 1 {
 		t.Errorf("walked containers %v and dags %v; want 3 and the root", v.containers, v.dags)
 	}
-	const golden = "testdata/penguins.kfp.golden.yaml"
-	if *update {
-		if err := os.WriteFile(golden, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./orchestrate/kfp/ -update)", err)
-	}
-	if !bytes.Equal(data, want) {
-		t.Errorf("%s differs from the compiler's output; run go test ./orchestrate/kfp/ -update and review\n%s", golden, data)
-	}
+	testenv.Golden(t, "testdata/penguins.kfp.golden.yaml", data, *update)
 }
 
 func TestShape(t *testing.T) {
