@@ -3,7 +3,6 @@ package argo_test
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/orchestrate/argo"
-	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
 )
 
@@ -33,20 +31,8 @@ func (t templates) Get(name string) (*wfv1.WorkflowTemplate, error) {
 
 func compile(t *testing.T, path string, opts argo.Options) any {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Parse(path, data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := pipelinetest.Registry(t)
-	g, err := pipeline.Check(p, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := argo.Compile(g, reg, opts)
+	obj, err := argo.Compile(pipelinetest.GraphFile(t, reg, path), reg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

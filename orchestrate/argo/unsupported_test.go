@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/mlsteps/mlsteps/orchestrate/argo"
-	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
 )
 
@@ -30,15 +29,8 @@ steps:
 	reg := pipelinetest.Registry(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := pipeline.Parse("p.yaml", []byte(tc.text))
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := pipeline.Check(p, reg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = argo.Compile(g, reg, argo.Options{Kind: tc.opts})
+			g := pipelinetest.Graph(t, reg, "p.yaml", tc.text)
+			_, err := argo.Compile(g, reg, argo.Options{Kind: tc.opts})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Compile = %v, want an error containing %q", err, tc.want)
 			}

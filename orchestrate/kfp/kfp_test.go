@@ -2,7 +2,6 @@ package kfp_test
 
 import (
 	"flag"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/orchestrate/kfp"
-	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
 )
 
@@ -21,20 +19,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func compile(t *testing.T, path string) *pipelinespec.PipelineSpec {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Parse(path, data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := pipelinetest.Registry(t)
-	g, err := pipeline.Check(p, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := kfp.Compile(g, reg, kfp.Options{Image: "ghcr.io/mlsteps/mlsteps:0.1.0"})
+	spec, err := kfp.Compile(pipelinetest.GraphFile(t, reg, path), reg, kfp.Options{Image: "ghcr.io/mlsteps/mlsteps:0.1.0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,34 +11,17 @@ import (
 	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/orchestrate/local"
 	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
+	"github.com/mlsteps/mlsteps/orchestrate/pipeline/pipelinetest"
 	"github.com/mlsteps/mlsteps/steps/catalog"
 	"github.com/mlsteps/mlsteps/steps/step"
 )
 
 func graphFile(t testing.TB, reg *step.Registry, path string) *pipeline.Graph {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return graphText(t, reg, path, string(data))
+	return pipelinetest.GraphFile(t, reg, path)
 }
 
 func graph(t testing.TB, reg *step.Registry, text string) *pipeline.Graph {
-	return graphText(t, reg, "test.yaml", text)
-}
-
-func graphText(t testing.TB, reg *step.Registry, name, text string) *pipeline.Graph {
-	t.Helper()
-	p, err := pipeline.Parse(name, []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := pipeline.Check(p, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return pipelinetest.Graph(t, reg, "test.yaml", text)
 }
 
 func statuses(res *local.Result) string {

@@ -41,15 +41,7 @@ steps:
 `
 
 func graph(t *testing.T) *pipeline.Graph {
-	p, err := pipeline.Parse("p.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := pipeline.Check(p, pipelinetest.Registry(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return pipelinetest.Graph(t, pipelinetest.Registry(t), "p.yaml", text)
 }
 
 // strictJSON decodes a request body into the server's own request type,

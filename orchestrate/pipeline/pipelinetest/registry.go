@@ -5,9 +5,11 @@ package pipelinetest
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/orchestrate/pipeline"
 	"github.com/mlsteps/mlsteps/steps/importer"
 	"github.com/mlsteps/mlsteps/steps/step"
 )
@@ -31,4 +33,29 @@ func Registry(t testing.TB) *step.Registry {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// Graph parses and checks a pipeline text against reg, failing t on any
+// problem.
+func Graph(t testing.TB, reg *step.Registry, name, text string) *pipeline.Graph {
+	t.Helper()
+	p, err := pipeline.Parse(name, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.Check(p, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// GraphFile is Graph on a pipeline file.
+func GraphFile(t testing.TB, reg *step.Registry, path string) *pipeline.Graph {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Graph(t, reg, path, string(data))
 }
