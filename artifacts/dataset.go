@@ -82,7 +82,7 @@ type partWriter struct {
 // NewDatasetWriter writes a Dataset with the given splits (each gets at
 // least one part, so even an empty split carries the schema).
 func NewDatasetWriter(ctx context.Context, w *Writer, schema *arrow.Schema, splits []string, opts DatasetOptions) (*DatasetWriter, error) {
-	if w.Type() != TypeDataset {
+	if !tabular(w.Type()) {
 		return nil, invalidf("artifact %s is a %s, not a Dataset", w.sc.URI, w.Type())
 	}
 	if len(splits) == 0 {
@@ -226,9 +226,14 @@ func (d *DatasetWriter) Abandon() {
 	}
 }
 
+// tabular types hold Parquet parts per split, as a Dataset does.
+func tabular(t Type) bool {
+	return t == TypeDataset || t == TypePredictions || t == TypeDeadLetters
+}
+
 // Splits returns a Dataset's splits from its sidecar.
 func (a *Artifact) Splits() ([]Split, error) {
-	if a.Type != TypeDataset && a.Type != TypePredictions {
+	if !tabular(a.Type) {
 		return nil, invalidf("artifact %s is a %s, not a Dataset", a.URI, a.Type)
 	}
 	splits, err := Property[[]Split](a.Sidecar, PropSplits)

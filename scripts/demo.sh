@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the penguins pipeline (import → validate → transform) on
+# make demo: the penguins pipeline (import → validate → transform,
+# import-model → infer) on
 # file:// storage, run twice: cold, then fully cached; then what it wrote.
 set -euo pipefail
 bin=${1:-bin/mlsteps}
@@ -26,3 +27,8 @@ graph=$(ls -d "$root"/transform/*/transform_graph | head -1)
 echo
 echo "== the fitted preprocessing as ONNX: $graph/transform.onnx"
 "$bin" artifact verify "file://$graph"
+
+preds=$(ls -d "$root"/infer/*/predictions | head -1)
+echo
+echo "== predictions of the PyTorch-trained classifier on the eval split (metrics under Beam's names)"
+"$bin" artifact show --summary "file://$preds"

@@ -88,9 +88,9 @@ func (s Split) Arm(key string) int {
 }
 
 type abModel struct {
+	modelList
 	h       *ABHandler
 	split   Split
-	models  []Model
 	metrics *Metrics
 }
 
@@ -112,34 +112,14 @@ func (h *ABHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 	}
 	am := &abModel{h: h, split: split, metrics: m}
 	for _, a := range h.Arms {
-		start := time.Now()
-		mm, err := a.Handler.Load(ctx, m)
+		mm, err := load(ctx, a.Handler, m)
 		if err != nil {
 			am.Close()
 			return nil, fmt.Errorf("a/b arm %s: load model %s: %w", a.Name, a.Handler.ModelID(), err)
 		}
-		if _, ok := a.Handler.(*ONNXHandler); !ok {
-			m.Loaded(a.Handler.ModelID(), time.Since(start), mm.ByteSize())
-		}
-		am.models = append(am.models, mm)
+		am.modelList = append(am.modelList, mm)
 	}
 	return am, nil
-}
-
-func (am *abModel) ByteSize() int64 {
-	var n int64
-	for _, m := range am.models {
-		n += m.ByteSize()
-	}
-	return n
-}
-
-func (am *abModel) Close() error {
-	var errs []error
-	for _, m := range am.models {
-		errs = append(errs, m.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // Run implements Model.
@@ -165,7 +145,7 @@ func (am *abModel) Run(ctx context.Context, batch arrow.RecordBatch) (arrow.Reco
 	}
 	return runGroups(ctx, batch, groups, true, am.metrics, func(ctx context.Context, g group, sub arrow.RecordBatch) (arrow.RecordBatch, time.Duration, error) {
 		start := time.Now()
-		out, err := am.models[g.model].Run(ctx, sub)
+		out, err := am.modelList[g.model].Run(ctx, sub)
 		return out, time.Since(start), err
 	})
 }

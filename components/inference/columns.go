@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -44,6 +45,73 @@ func labelArray(idx []int32, classes []string) arrow.Array {
 	d := array.NewData(arrow.BinaryTypes.String, len(idx), []*memory.Buffer{nil, ob, memory.NewBufferBytes(data)}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
+}
+
+// columns collects the arrays of one record, wrapping Go slices without
+// copying them; its columns share one slice of buffer pointers, so a
+// column costs its array and data objects and little else.
+type columns struct {
+	bufs []*memory.Buffer
+	arrs []arrow.Array
+}
+
+func newColumns(n int) *columns {
+	return &columns{bufs: make([]*memory.Buffer, 0, 3*n), arrs: make([]arrow.Array, 0, n)}
+}
+
+// add appends a column of n values of typ without nulls, from its
+// buffers after the validity bitmap.
+func (c *columns) add(typ arrow.DataType, n int, bufs ...[]byte) {
+	at := len(c.bufs)
+	c.bufs = append(c.bufs, nil)
+	for _, b := range bufs {
+		c.bufs = append(c.bufs, memory.NewBufferBytes(b))
+	}
+	d := array.NewData(typ, n, c.bufs[at:len(c.bufs):len(c.bufs)], nil, 0, 0)
+	c.arrs = append(c.arrs, array.MakeFromData(d))
+	d.Release()
+}
+
+func (c *columns) addFloat32(v []float32) { c.add(arrow.PrimitiveTypes.Float32, len(v), bytesOf(v)) }
+func (c *columns) addInt64(v []int64)     { c.add(arrow.PrimitiveTypes.Int64, len(v), bytesOf(v)) }
+
+func (c *columns) addStrings(l *labels) {
+	c.add(arrow.BinaryTypes.String, len(l.offsets)-1, bytesOf(l.offsets), l.data)
+}
+
+// record returns the columns as a record of schema; the caller releases
+// both.
+func (c *columns) record(schema *arrow.Schema, n int) arrow.RecordBatch {
+	return array.NewRecordBatch(schema, c.arrs, int64(n))
+}
+
+func (c *columns) release() {
+	for _, a := range c.arrs {
+		a.Release()
+	}
+}
+
+// labels builds a string column's offsets and bytes in one allocation,
+// sized for n strings of at most longest bytes.
+type labels struct {
+	offsets []int32
+	data    []byte
+}
+
+func newLabels(n, longest int) *labels {
+	mem := make([]int32, n+1+(n*longest+3)/4)
+	return &labels{offsets: mem[: 1 : n+1], data: bytesOf(mem[n+1:])[:0]}
+}
+
+func (l *labels) append(s string) {
+	l.data = append(l.data, s...)
+	l.offsets = append(l.offsets, int32(len(l.data)))
+}
+
+// bytesOf views v's memory as bytes.
+func bytesOf[T int32 | int64 | float32](v []T) []byte {
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*int(unsafe.Sizeof(zero)))
 }
 
 // stringArray builds a string array from vals.
@@ -146,17 +214,57 @@ func concat(recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	return array.NewRecordBatch(schema, cols, rows), nil
 }
 
-// project keeps the named columns of rec (nil: none).
-func project(rec arrow.RecordBatch, names []string) (arrow.RecordBatch, error) {
-	fields := make([]arrow.Field, 0, len(names))
-	cols := make([]arrow.Array, 0, len(names))
-	for _, n := range names {
-		idx := rec.Schema().FieldIndices(n)
-		if len(idx) == 0 {
-			return nil, fmt.Errorf("passthrough column %q not in the examples", n)
-		}
-		fields = append(fields, rec.Schema().Field(idx[0]))
-		cols = append(cols, rec.Column(idx[0]))
+// lookup finds named columns in records, remembering the answer for the
+// last schema seen: batch after batch share their schema, and arrow's
+// FieldIndices copies its answer on every call. It is safe for
+// concurrent use.
+type lookup struct {
+	names []string
+	last  atomic.Pointer[found]
+}
+
+// found is where a lookup's names are in one schema.
+type found struct {
+	schema *arrow.Schema
+	idx    []int         // per name, -1 when missing
+	sub    *arrow.Schema // the names' fields, when none is missing
+}
+
+func newLookup(names []string) *lookup { return &lookup{names: names} }
+
+func (l *lookup) in(s *arrow.Schema) *found {
+	if f := l.last.Load(); f != nil && (f.schema == s || f.schema.Equal(s)) {
+		return f
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
+	f := &found{schema: s, idx: make([]int, len(l.names))}
+	fields := make([]arrow.Field, 0, len(l.names))
+	for i, n := range l.names {
+		f.idx[i] = -1
+		if idx := s.FieldIndices(n); len(idx) > 0 {
+			f.idx[i] = idx[0]
+			fields = append(fields, s.Field(idx[0]))
+		}
+	}
+	if len(fields) == len(l.names) {
+		f.sub = arrow.NewSchema(fields, nil)
+	}
+	l.last.Store(f)
+	return f
+}
+
+// project keeps the lookup's columns of rec.
+func (l *lookup) project(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	f := l.in(rec.Schema())
+	if f.sub == nil {
+		for i, idx := range f.idx {
+			if idx < 0 {
+				return nil, fmt.Errorf("passthrough column %q not in the examples", l.names[i])
+			}
+		}
+	}
+	cols := make([]arrow.Array, len(f.idx))
+	for i, idx := range f.idx {
+		cols[i] = rec.Column(idx)
+	}
+	return array.NewRecordBatch(f.sub, cols, rec.NumRows()), nil
 }

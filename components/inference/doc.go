@@ -19,6 +19,10 @@
 //     least recently used one (Beam's max_models_per_worker_hint).
 //   - ABHandler splits rows between arms by a hash of a key column, in
 //     proportion to weights; every result row carries its "arm".
+//   - RemoteHandler sends each batch to a KServe V2 / Open Inference
+//     Protocol server (components/oip) under a rate limit and a bound on
+//     requests in flight, retrying with backoff behind a circuit breaker;
+//     a batch whose retries run out fails into the dead letters.
 //
 // Any type implementing ModelHandler and Model works, too (see Example).
 //
@@ -36,7 +40,12 @@
 // batch may span input records; the last may be short); with
 // TargetBatchLatency set the size adapts between MinBatch and MaxBatch so
 // one model call takes about that long, at most doubling per batch. With
-// one worker the engine runs the model inline, without a goroutine hop.
+// one worker an ONNX model is pipelined (when GOMAXPROCS allows two
+// goroutines to run): one goroutine makes the model calls, one at a time
+// and in order, while Run's goroutine cuts and prepares the next batches
+// and turns earlier outputs into columns, so the Go work overlaps the
+// model's; results keep the input order (a bad row's dead letter may come
+// before earlier batches' results). Other models run inline.
 //
 // # Errors
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -113,15 +114,9 @@ func (e *Engine) load(ctx context.Context) (Model, error) {
 	if e.model != nil {
 		return e.model, nil
 	}
-	start := time.Now()
-	model, err := e.h.Load(ctx, e.metrics)
+	model, err := load(ctx, e.h, e.metrics)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", e.h.ModelID(), err)
-	}
-	if _, ok := e.h.(*ONNXHandler); !ok {
-		// Composite handlers record their inner models' loads; record
-		// the handler's own id too.
-		e.metrics.Loaded(e.h.ModelID(), time.Since(start), model.ByteSize())
 	}
 	e.opts.Logger.Info("model loaded", "model", e.h.ModelID(), "bytes", model.ByteSize())
 	e.model = model
@@ -146,24 +141,26 @@ func (e *Engine) Run(ctx context.Context, src iter.Seq2[arrow.RecordBatch, error
 	metrics := e.metrics
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	w := &worker{e: e, model: model, metrics: metrics, sink: sink, cancel: cancel, size: e.size}
+	w := &worker{e: e, model: staged(model), metrics: metrics, sink: sink, cancel: cancel, size: e.size,
+		passthrough: newLookup(e.opts.Passthrough)}
 	var srcErr error
-	if e.opts.Workers == 1 {
+	switch _, ok := model.(stagedModel); {
+	case e.opts.Workers == 1 && ok && runtime.GOMAXPROCS(0) > 1:
+		srcErr = w.pipeline(ctx, src)
+	case e.opts.Workers == 1:
 		// One worker runs inline: a hand-off to another goroutine per
 		// batch costs microseconds, a visible share of a small model's run.
 		srcErr = e.batches(ctx, src, w.size, func(j job) error {
 			w.do(ctx, j)
-			j.rec.Release()
 			return nil
 		})
-	} else {
+	default:
 		jobs := make(chan job, e.opts.Workers)
 		var wg sync.WaitGroup
 		for range e.opts.Workers {
 			wg.Go(func() {
 				for j := range jobs {
 					w.do(ctx, j)
-					j.rec.Release()
 				}
 			})
 		}
@@ -252,113 +249,219 @@ func (e *Engine) batches(ctx context.Context, src iter.Seq2[arrow.RecordBatch, e
 	return nil
 }
 
+// stagedModel is a Model whose Run splits into steps the engine can
+// overlap across batches: prepare and the call's finish are Go work (the
+// examples into the model's input, its output into columns), the call's
+// infer is the model call alone. Run is prepare, infer, finish.
+type stagedModel interface {
+	Model
+	// prepare fails like Run: a *BadRowsError names rows it refuses.
+	prepare(ctx context.Context, batch arrow.RecordBatch) (stagedCall, error)
+}
+
+// stagedCall is one prepared batch. After prepare, exactly one of finish
+// (after infer) or release frees it.
+type stagedCall interface {
+	infer() error
+	finish() (arrow.RecordBatch, error)
+	release()
+}
+
+// staged returns m as a stagedModel; a plain Model does all its work in
+// prepare.
+func staged(m Model) stagedModel {
+	if s, ok := m.(stagedModel); ok {
+		return s
+	}
+	return plainModel{m}
+}
+
+type plainModel struct{ Model }
+
+func (m plainModel) prepare(ctx context.Context, batch arrow.RecordBatch) (stagedCall, error) {
+	out, err := m.Run(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return plainCall{out}, nil
+}
+
+type plainCall struct{ out arrow.RecordBatch }
+
+func (c plainCall) infer() error                       { return nil }
+func (c plainCall) finish() (arrow.RecordBatch, error) { return c.out, nil }
+func (c plainCall) release()                           { c.out.Release() }
+
 type worker struct {
 	e       *Engine
-	model   Model
+	model   stagedModel
 	metrics *Metrics
 	sink    Sink
 	size    *sizer
 	cancel  context.CancelCauseFunc
 	mu      sync.Mutex // serialises sink calls
+	// passthrough finds the Passthrough columns in examples.
+	passthrough *lookup
 }
 
-// do infers one batch: bad rows are dead-lettered and the rest run again
-// once; a failed batch is dead-lettered whole.
+// flight is one batch being inferred. It owns its job's record.
+type flight struct {
+	j    job
+	rec  arrow.RecordBatch // j.rec, or its good rows once bad ones are dropped
+	rows []int             // rec's rows in j.rec; nil when rec is j.rec
+	call stagedCall
+	lat  time.Duration // time spent preparing and finishing
+	took time.Duration // the model call's time
+	err  error         // from infer
+}
+
+func (f *flight) close() {
+	if f.rec != f.j.rec {
+		f.rec.Release()
+	}
+	f.j.rec.Release()
+}
+
+// do infers one batch, start to end.
 func (w *worker) do(ctx context.Context, j job) {
-	if ctx.Err() != nil {
+	f := w.start(ctx, j)
+	if f == nil {
 		return
 	}
-	id := w.e.h.ModelID()
-	rec := j.rec
-	rows := make([]int, rec.NumRows())
-	for i := range rows {
-		rows[i] = i
-	}
-	for attempt := 0; ; attempt++ {
-		start := time.Now()
-		out, err := w.model.Run(ctx, rec)
-		lat := time.Since(start)
+	f.infer(ctx)
+	w.complete(ctx, f)
+}
+
+// start prepares j's batch: bad rows are dead-lettered and the rest
+// prepared again once; a batch that fails is dead-lettered whole. It
+// returns nil (having released j) when nothing is left to infer.
+func (w *worker) start(ctx context.Context, j job) *flight {
+	f := &flight{j: j, rec: j.rec}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		t := time.Now()
+		call, err := w.model.prepare(ctx, f.rec)
+		f.lat = time.Since(t)
+		n := int(f.rec.NumRows())
 		var bad *BadRowsError
 		switch {
 		case err == nil:
-			w.size.observe(int(rec.NumRows()), lat)
-			w.metrics.Batch(id, int(rec.NumRows()), lat)
-			w.emit(ctx, j, rec, rows, out)
-			out.Release()
+			f.call = call
+			return f
 		case ctx.Err() != nil:
 			// Cancelled: the rows were neither inferred nor failed.
-		case errors.As(err, &bad) && attempt == 0 && len(bad.Rows) > 0 && len(bad.Rows) < int(rec.NumRows()):
-			keep, ok := w.dropBad(ctx, j, rec, rows, bad)
-			if !ok {
-				break
+		case errors.As(err, &bad) && attempt == 0 && len(bad.Rows) > 0 && len(bad.Rows) < n:
+			if w.dropBad(ctx, f, bad) {
+				continue
 			}
-			if rec != j.rec {
-				rec.Release()
-			}
-			rec, rows = keep.rec, keep.rows
-			continue
+		case errors.As(err, &bad) && attempt == 0 && len(bad.Rows) == n:
+			w.dropBad(ctx, f, bad) // every row bad: not a failed batch
 		default:
-			if errors.As(err, &bad) && attempt == 0 && len(bad.Rows) == int(rec.NumRows()) {
-				w.dropBad(ctx, j, rec, rows, bad) // every row bad: not a failed batch
-				break
-			}
-			w.metrics.Failed(id)
-			w.e.opts.Logger.Warn("batch failed", "model", id, "offset", j.offset, "rows", rec.NumRows(), "err", err)
-			w.dead(DeadLetter{ModelID: id, Reason: err.Error(), Rows: positions(j.offset, rows), Input: rec})
+			w.fail(f, err)
 		}
-		if rec != j.rec {
-			rec.Release()
-		}
+		break
+	}
+	f.close()
+	return nil
+}
+
+func (f *flight) infer(ctx context.Context) {
+	if err := ctx.Err(); err != nil {
+		f.err = err
 		return
+	}
+	t := time.Now()
+	f.err = f.call.infer()
+	f.took = time.Since(t)
+}
+
+// complete finishes an inferred flight and sends its result, or its
+// rows to the dead letters when the model failed it.
+func (w *worker) complete(ctx context.Context, f *flight) {
+	defer f.close()
+	if f.err != nil {
+		f.call.release()
+	} else {
+		t := time.Now()
+		out, err := f.call.finish()
+		f.lat += time.Since(t)
+		if err == nil {
+			n, lat := int(f.rec.NumRows()), f.lat+f.took
+			w.size.observe(n, lat)
+			w.metrics.Batch(w.e.h.ModelID(), n, lat)
+			w.emit(ctx, f, out)
+			out.Release()
+			return
+		}
+		f.err = err
+	}
+	if ctx.Err() == nil {
+		w.fail(f, f.err)
 	}
 }
 
-type kept struct {
-	rec  arrow.RecordBatch
-	rows []int
+// fail dead-letters f's rows as a failed batch.
+func (w *worker) fail(f *flight, err error) {
+	id := w.e.h.ModelID()
+	w.metrics.Failed(id)
+	w.e.opts.Logger.Warn("batch failed", "model", id, "offset", f.j.offset, "rows", f.rec.NumRows(), "err", err)
+	w.dead(DeadLetter{ModelID: id, Reason: err.Error(), Rows: positions(f.j.offset, f.rows, f.rec.NumRows()), Input: f.rec})
 }
 
-// dropBad dead-letters bad's rows of rec and returns the others.
-func (w *worker) dropBad(ctx context.Context, j job, rec arrow.RecordBatch, rows []int, bad *BadRowsError) (kept, bool) {
+// dropBad dead-letters bad's rows of f and keeps the others in f; false
+// when none are left.
+func (w *worker) dropBad(ctx context.Context, f *flight, bad *BadRowsError) bool {
 	isBad := make(map[int]string, len(bad.Rows))
 	for _, b := range bad.Rows {
 		isBad[b.Row] = b.Reason
 	}
 	var good []int
-	for i := range rows {
-		if _, ok := isBad[i]; ok {
-			one := rec.NewSlice(int64(i), int64(i+1))
-			w.dead(DeadLetter{ModelID: w.e.h.ModelID(), Reason: isBad[i], Rows: positions(j.offset, rows[i:i+1]), Input: one})
+	for i := range int(f.rec.NumRows()) {
+		if why, ok := isBad[i]; ok {
+			one := f.rec.NewSlice(int64(i), int64(i+1))
+			w.dead(DeadLetter{ModelID: w.e.h.ModelID(), Reason: why, Rows: []int64{f.j.offset + int64(row(f.rows, i))}, Input: one})
 			one.Release()
 		} else {
 			good = append(good, i)
 		}
 	}
 	if len(good) == 0 {
-		return kept{}, false
+		return false
 	}
-	sub, err := take(ctx, rec, good)
+	sub, err := take(ctx, f.rec, good)
 	if err != nil {
 		w.cancel(err)
-		return kept{}, false
+		return false
 	}
-	pos := make([]int, len(good))
 	for i, g := range good {
-		pos[i] = rows[g]
+		good[i] = row(f.rows, g)
 	}
-	return kept{rec: sub, rows: pos}, true
+	if f.rec != f.j.rec {
+		f.rec.Release()
+	}
+	f.rec, f.rows = sub, good
+	return true
 }
 
-func positions(offset int64, rows []int) []int64 {
-	out := make([]int64, len(rows))
-	for i, r := range rows {
-		out[i] = offset + int64(r)
+// row is the position in the job's record of row i of a flight's rows.
+func row(rows []int, i int) int {
+	if rows == nil {
+		return i
+	}
+	return rows[i]
+}
+
+// positions returns the stream positions of n rows (nil rows: 0..n-1)
+// of the record at offset.
+func positions(offset int64, rows []int, n int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = offset + int64(row(rows, i))
 	}
 	return out
 }
 
-func (w *worker) emit(ctx context.Context, j job, rec arrow.RecordBatch, rows []int, out arrow.RecordBatch) {
-	ex, err := project(rec, w.e.opts.Passthrough)
+func (w *worker) emit(ctx context.Context, f *flight, out arrow.RecordBatch) {
+	ex, err := w.passthrough.project(f.rec)
 	if err != nil {
 		w.cancel(err)
 		return
@@ -372,7 +475,8 @@ func (w *worker) emit(ctx context.Context, j job, rec arrow.RecordBatch, rows []
 	if ctx.Err() != nil {
 		return
 	}
-	if err := w.sink.Result(Result{ModelID: w.e.h.ModelID(), Rows: positions(j.offset, rows), Example: ex, Inference: out}); err != nil {
+	r := Result{ModelID: w.e.h.ModelID(), Rows: positions(f.j.offset, f.rows, f.rec.NumRows()), Example: ex, Inference: out}
+	if err := w.sink.Result(r); err != nil {
 		w.cancel(fmt.Errorf("result sink: %w", err))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -39,6 +40,23 @@ type Model interface {
 	ByteSize() int64
 	// Close frees the model; Run must not be called afterwards.
 	Close() error
+}
+
+// load loads h's model and records the load under h's id, unless h
+// recorded it itself: an ONNX handler does, wrapped or not, while
+// composite handlers (keyed, A/B, cascade) record only their inner models.
+func load(ctx context.Context, h ModelHandler, m *Metrics) (Model, error) {
+	id := h.ModelID()
+	before := m.loads(id)
+	start := time.Now()
+	model, err := h.Load(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if m.loads(id) == before {
+		m.Loaded(id, time.Since(start), model.ByteSize())
+	}
+	return model, nil
 }
 
 // BadRow is one row of a batch that a model refused, with why.

@@ -148,13 +148,9 @@ func (km *keyedModel) acquire(ctx context.Context, i int) (Model, error) {
 		}
 		if km.h.MaxModels <= 0 || km.loaded < km.h.MaxModels {
 			h := km.h.Models[i].Handler
-			start := time.Now()
-			m, err := h.Load(ctx, km.metrics)
+			m, err := load(ctx, h, km.metrics)
 			if err != nil {
 				return nil, fmt.Errorf("load model %s: %w", h.ModelID(), err)
-			}
-			if _, ok := h.(*ONNXHandler); !ok {
-				km.metrics.Loaded(h.ModelID(), time.Since(start), m.ByteSize())
 			}
 			s.model, s.refs, s.used = m, 1, km.clock
 			km.loaded++

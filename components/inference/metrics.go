@@ -100,6 +100,19 @@ func (m *Metrics) Loaded(id string, latency time.Duration, bytes int64) {
 	mm.ModelByteSize = bytes
 }
 
+// loads counts the loads recorded for id.
+func (m *Metrics) loads(id string) int64 {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mm, ok := m.models[id]; ok {
+		return mm.LoadModelLatencyMilliSecs.Count
+	}
+	return 0
+}
+
 // Batch records one successful batch of rows rows.
 func (m *Metrics) Batch(id string, rows int, latency time.Duration) {
 	if m == nil {

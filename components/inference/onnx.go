@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -57,6 +58,11 @@ type ONNXHandler struct {
 	Session    ort.Options // threads and graph optimisation
 	// MinBatch and MaxBatch are the batching preferences BatchSizes reports.
 	MinBatch, MaxBatch int
+	// NullAsMissing feeds a null as NaN to a float input and as "" to a
+	// string input, for models that impute (a TransformGraph fused in
+	// front of a model); otherwise, and always for integer inputs, a row
+	// with a null is a bad row.
+	NullAsMissing bool
 }
 
 // ModelID implements ModelHandler.
@@ -74,19 +80,46 @@ type tensorInfo struct {
 	name  string
 	elem  onnxpb.TensorProto_DataType
 	width int // values per row
+	// layout is how reusable buffers hold the tensor; ok is false when
+	// its element type or shape does not allow them (strings, a row
+	// width not fixed in the model).
+	layout ort.Layout
+	ok     bool
 }
 
 func describe(vs []*onnxpb.ValueInfoProto) []tensorInfo {
 	out := make([]tensorInfo, len(vs))
 	for i, v := range vs {
 		tt := v.GetType().GetTensorType()
-		w := 1
-		if dims := tt.GetShape().GetDim(); len(dims) >= 2 && dims[1].GetDimValue() > 0 {
-			w = int(dims[1].GetDimValue())
+		info := tensorInfo{name: v.GetName(), elem: onnxpb.TensorProto_DataType(tt.GetElemType()), width: 1}
+		dims := tt.GetShape().GetDim()
+		if len(dims) >= 2 && dims[1].GetDimValue() > 0 {
+			info.width = int(dims[1].GetDimValue())
 		}
-		out[i] = tensorInfo{name: v.GetName(), elem: onnxpb.TensorProto_DataType(tt.GetElemType()), width: w}
+		info.layout.Kind, info.ok = kindOf(info.elem)
+		switch {
+		case len(dims) == 1:
+		case len(dims) == 2 && dims[1].GetDimValue() > 0:
+			info.layout.Width = int64(info.width)
+		default:
+			info.ok = false
+		}
+		out[i] = info
 	}
 	return out
+}
+
+// kindOf maps the element types reusable buffers hold.
+func kindOf(elem onnxpb.TensorProto_DataType) (ort.Kind, bool) {
+	switch elem {
+	case onnx.Float:
+		return ort.Float32, true
+	case onnx.Double:
+		return ort.Float64, true
+	case onnx.Int64:
+		return ort.Int64, true
+	}
+	return 0, false
 }
 
 type feed struct {
@@ -110,12 +143,17 @@ type onnxModel struct {
 	class    *Classifier
 	scoreIdx int
 	labelIdx int // -1: argmax
+	longest  int // bytes of the longest class name
 	schema   *arrow.Schema
 	bytes    int64
-	// floats recycles float input buffers between batches: ORT reads
-	// them only during Run, and a fresh buffer per batch is garbage the
-	// collector then has to chase.
-	floats sync.Pool
+	missing  bool // NullAsMissing
+	// in and out lay out the reusable tensors of buffers; nil when an
+	// input or output does not allow them (then each batch makes its
+	// own tensors through Session.Run), and ignored once unbuffered.
+	in, out    []ort.Layout
+	buffers    bufferPool
+	unbuffered atomic.Bool
+	cols       *lookup // every feed's columns, in order
 }
 
 // Load implements ModelHandler.
@@ -134,7 +172,7 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 	for _, t := range proto.GetGraph().GetInitializer() {
 		inits[t.GetName()] = true
 	}
-	om := &onnxModel{id: h.ModelID(), class: h.Classifier, labelIdx: -1, bytes: int64(len(h.Model))}
+	om := &onnxModel{id: h.ModelID(), class: h.Classifier, labelIdx: -1, bytes: int64(len(h.Model)), missing: h.NullAsMissing}
 	byName := map[string]tensorInfo{}
 	for _, in := range ins {
 		byName[in.name] = in
@@ -174,7 +212,10 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 	for _, o := range outs {
 		outInfo[o.name] = o
 	}
-	var fetch []string
+	var (
+		fetch    []string
+		buffered = true // every fetched output allows reusable buffers
+	)
 	fetchIdx := func(name string) (int, error) {
 		for i, n := range fetch {
 			if n == name {
@@ -187,6 +228,8 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 		}
 		fetch = append(fetch, name)
 		om.width = append(om.width, info.width)
+		om.out = append(om.out, info.layout)
+		buffered = buffered && info.ok
 		return len(fetch) - 1, nil
 	}
 	var fields []arrow.Field
@@ -236,6 +279,7 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 		}
 		fields = append(fields, arrow.Field{Name: "label", Type: arrow.BinaryTypes.String})
 		for _, cl := range c.Classes {
+			om.longest = max(om.longest, len(cl))
 			fields = append(fields, arrow.Field{Name: "score_" + cl, Type: arrow.PrimitiveTypes.Float32})
 		}
 	}
@@ -255,7 +299,19 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 	names := make([]string, len(om.feeds))
 	for i, f := range om.feeds {
 		names[i] = f.info.name
+		kind, ok := kindOf(f.info.elem)
+		buffered = buffered && ok
+		// Inputs are always fed [rows, columns].
+		om.in = append(om.in, ort.Layout{Kind: kind, Width: int64(len(f.cols))})
 	}
+	if !buffered {
+		om.in, om.out = nil, nil
+	}
+	var cols []string
+	for _, f := range om.feeds {
+		cols = append(cols, f.cols...)
+	}
+	om.cols = newLookup(cols)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -268,55 +324,126 @@ func (h *ONNXHandler) Load(ctx context.Context, m *Metrics) (Model, error) {
 }
 
 func (om *onnxModel) ByteSize() int64 { return om.bytes }
-func (om *onnxModel) Close() error    { return om.sess.Close() }
+
+func (om *onnxModel) Close() error {
+	om.buffers.close()
+	return om.sess.Close()
+}
 
 // Run implements Model.
 func (om *onnxModel) Run(ctx context.Context, batch arrow.RecordBatch) (arrow.RecordBatch, error) {
+	c, err := om.prepare(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.release()
+		return nil, err
+	}
+	if err := c.infer(); err != nil {
+		c.release()
+		return nil, err
+	}
+	return c.finish()
+}
+
+// onnxCall is one batch on its way through the model: prepare fills its
+// input tensors, infer runs ORT, finish turns the outputs into columns.
+type onnxCall struct {
+	om   *onnxModel
+	n    int
+	buf  *ort.Buffers // reused tensors; nil when ins and outs are the batch's own
+	ins  []ort.Column
+	outs []ort.Column
+}
+
+// prepare implements stagedModel: it copies batch's feature columns into
+// input tensors, reporting rows with a null feature as bad rows.
+func (om *onnxModel) prepare(_ context.Context, batch arrow.RecordBatch) (stagedCall, error) {
 	n := int(batch.NumRows())
-	cols := make([]ort.Column, len(om.feeds))
-	var bad []BadRow
-	for i, f := range om.feeds {
-		c, rows, err := om.column(batch, f)
+	c := &onnxCall{om: om, n: n}
+	if om.in != nil && !om.unbuffered.Load() {
+		buf, err := om.buffers.get(om.sess, n, om.in, om.out)
 		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", om.id, err)
+		}
+		c.buf, c.ins = buf, buf.In
+	} else {
+		c.ins = make([]ort.Column, len(om.feeds))
+		for i, f := range om.feeds {
+			c.ins[i] = newColumn(f, n)
+		}
+	}
+	var bad []BadRow
+	idx := om.cols.in(batch.Schema()).idx
+	for i, f := range om.feeds {
+		rows, err := om.column(batch, f, idx[:len(f.cols)], c.ins[i])
+		idx = idx[len(f.cols):]
+		if err != nil {
+			c.release()
 			return nil, err
 		}
 		bad = append(bad, rows...)
-		cols[i] = c
 	}
 	if len(bad) > 0 {
+		c.release()
 		return nil, &BadRowsError{Rows: dedupe(bad)}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	res, err := om.sess.Run(int64(n), cols)
-	for _, c := range cols {
-		if c.Floats != nil {
-			om.floats.Put(&c.Floats)
+	return c, nil
+}
+
+func (c *onnxCall) infer() error {
+	om := c.om
+	var bufErr error
+	if c.buf != nil {
+		if bufErr = c.buf.Run(); bufErr == nil {
+			c.outs = c.buf.Out
+			return nil
 		}
 	}
+	res, err := om.sess.Run(int64(c.n), c.ins)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", om.id, err)
+		return fmt.Errorf("model %s: %w", om.id, err)
 	}
+	if bufErr != nil {
+		// ORT holds outputs to the shapes it computes, not to those the
+		// model declares, which some exporters get wrong ([N] for [N,1]);
+		// such a model gets tensors shaped by ORT from now on.
+		om.unbuffered.Store(true)
+	}
+	c.outs = make([]ort.Column, len(res))
 	for i, r := range res {
-		if len(r.Data) != n*om.width[i] {
-			return nil, fmt.Errorf("model %s output %q: %d values for %d rows of %d", om.id, r.Name, len(r.Data), n, om.width[i])
+		if len(r.Data) != c.n*om.width[i] {
+			return fmt.Errorf("model %s output %q: %d values for %d rows of %d", om.id, r.Name, len(r.Data), c.n, om.width[i])
 		}
+		c.outs[i] = ort.Column{Name: r.Name, Width: int64(om.width[i]), Floats: r.Data}
 	}
-	arrs := make([]arrow.Array, 0, om.schema.NumFields())
-	defer func() {
-		for _, a := range arrs {
-			a.Release()
-		}
-	}()
-	if c := om.class; c != nil {
-		k := len(c.Classes)
-		scores := res[om.scoreIdx].Data
-		labels := make([]int32, n)
+	return nil
+}
+
+// release gives the call's tensors back for another batch.
+func (c *onnxCall) release() {
+	if c.buf != nil {
+		c.om.buffers.put(c.buf)
+		c.buf = nil
+	}
+}
+
+// finish copies the outputs into the result's columns (the tensors are
+// reused by the next batch) and releases the call.
+func (c *onnxCall) finish() (arrow.RecordBatch, error) {
+	defer c.release()
+	om, n := c.om, c.n
+	cols := newColumns(om.schema.NumFields())
+	defer cols.release()
+	if cl := om.class; cl != nil {
+		k := len(cl.Classes)
+		scores := floats(c.outs[om.scoreIdx])
+		labels := newLabels(n, om.longest)
 		for r := range n {
 			var idx int
 			if om.labelIdx >= 0 {
-				idx = int(res[om.labelIdx].Data[r*om.width[om.labelIdx]])
+				idx = int(intAt(c.outs[om.labelIdx], r*om.width[om.labelIdx]))
 			} else {
 				row := scores[r*k : r*k+k]
 				for j, v := range row {
@@ -328,54 +455,128 @@ func (om *onnxModel) Run(ctx context.Context, batch arrow.RecordBatch) (arrow.Re
 			if idx < 0 || idx >= k {
 				return nil, fmt.Errorf("model %s: predicted class index %d out of %d classes", om.id, idx, k)
 			}
-			labels[r] = int32(idx)
+			labels.append(cl.Classes[idx])
 		}
-		arrs = append(arrs, labelArray(labels, c.Classes))
-		cols := split32(scores, n, k)
+		cols.addStrings(labels)
+		all := split32(scores, n, k)
 		for j := range k {
-			arrs = append(arrs, float32Array(cols[j]))
+			cols.addFloat32(all[j*n : (j+1)*n])
 		}
 	}
-	var split map[int][][]float32 // per wide output: its columns, made once
+	var split [][]float32 // per output: its columns one after another, made once
 	for _, oc := range om.outs {
-		d := res[oc.out].Data
-		w := om.width[oc.out]
+		o, w := c.outs[oc.out], om.width[oc.out]
 		if oc.int64 {
 			v := make([]int64, n)
 			for r := range n {
-				v[r] = int64(d[r*w+oc.index])
+				v[r] = intAt(o, r*w+oc.index)
 			}
-			arrs = append(arrs, int64Array(v))
-		} else if w == 1 {
-			arrs = append(arrs, float32Array(d))
-		} else {
-			if split == nil {
-				split = map[int][][]float32{}
-			}
-			if split[oc.out] == nil {
-				split[oc.out] = split32(d, n, w)
-			}
-			arrs = append(arrs, float32Array(split[oc.out][oc.index]))
+			cols.addInt64(v)
+			continue
 		}
+		if split == nil {
+			split = make([][]float32, len(c.outs))
+		}
+		if split[oc.out] == nil {
+			split[oc.out] = split32(floats(o), n, w)
+		}
+		cols.addFloat32(split[oc.out][oc.index*n : (oc.index+1)*n])
 	}
-	return array.NewRecordBatch(om.schema, arrs, int64(n)), nil
+	return cols.record(om.schema, n), nil
 }
 
-// split32 de-interleaves a row-major [n,w] tensor into w columns that
-// share one allocation.
-func split32(d []float32, n, w int) [][]float32 {
-	all := make([]float32, n*w)
-	cols := make([][]float32, w)
-	for j := range w {
-		cols[j] = all[j*n : (j+1)*n : (j+1)*n]
+// floats returns c's values as float32: its own slice when it holds
+// float32, else a converted copy.
+func floats(c ort.Column) []float32 {
+	switch {
+	case c.Floats != nil:
+		return c.Floats
+	case c.Doubles != nil:
+		return convert(c.Doubles)
+	default:
+		return convert(c.Int64s)
 	}
-	for r := range n {
-		row := d[r*w : r*w+w]
-		for j, v := range row {
-			cols[j][r] = v
+}
+
+func convert[T float64 | int64](d []T) []float32 {
+	out := make([]float32, len(d))
+	for i, v := range d {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// intAt returns value i of c as an integer.
+func intAt(c ort.Column, i int) int64 {
+	switch {
+	case c.Int64s != nil:
+		return c.Int64s[i]
+	case c.Floats != nil:
+		return int64(c.Floats[i])
+	default:
+		return int64(c.Doubles[i])
+	}
+}
+
+// bufferPool keeps a few Buffers between batches: making tensors costs
+// cgo calls and garbage per batch, while ORT touches them only during a
+// run. A batch takes one of its size, or a new one; at most maxFree wait
+// here, the oldest going first.
+type bufferPool struct {
+	mu   sync.Mutex
+	free []*ort.Buffers
+}
+
+// maxFree covers the engine's pipeline and a few workers; beyond that,
+// batches make their own tensors.
+const maxFree = depth + 8
+
+func (p *bufferPool) get(s *ort.Session, rows int, in, out []ort.Layout) (*ort.Buffers, error) {
+	p.mu.Lock()
+	for i := len(p.free) - 1; i >= 0; i-- {
+		if b := p.free[i]; b.Rows == int64(rows) {
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			p.mu.Unlock()
+			return b, nil
 		}
 	}
-	return cols
+	p.mu.Unlock()
+	return s.NewBuffers(int64(rows), in, out)
+}
+
+func (p *bufferPool) put(b *ort.Buffers) {
+	p.mu.Lock()
+	var old *ort.Buffers
+	if len(p.free) == maxFree {
+		old = p.free[0]
+		p.free = append(p.free[:0], p.free[1:]...)
+	}
+	p.free = append(p.free, b)
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+func (p *bufferPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.free {
+		b.Close()
+	}
+	p.free = nil
+}
+
+// split32 de-interleaves a row-major [n,w] tensor into its w columns,
+// one after another in one allocation.
+func split32(d []float32, n, w int) []float32 {
+	out := make([]float32, n*w)
+	for r := range n {
+		for j, v := range d[r*w : r*w+w] {
+			out[j*n+r] = v
+		}
+	}
+	return out
 }
 
 func dedupe(rows []BadRow) []BadRow {
@@ -390,19 +591,14 @@ func dedupe(rows []BadRow) []BadRow {
 	return out
 }
 
-// column builds one input tensor, row-major, from f's columns; rows with a
-// null in any of them are reported bad.
-func (om *onnxModel) column(batch arrow.RecordBatch, f feed) (ort.Column, []BadRow, error) {
-	n := int(batch.NumRows())
+// newColumn makes an input tensor's values for n rows of f, for models
+// whose inputs cannot live in reusable buffers.
+func newColumn(f feed, n int) ort.Column {
 	w := len(f.cols)
 	c := ort.Column{Name: f.info.name, Width: int64(w)}
 	switch f.info.elem {
 	case onnx.Float:
-		if p, ok := om.floats.Get().(*[]float32); ok && cap(*p) >= n*w {
-			c.Floats = (*p)[:n*w]
-		} else {
-			c.Floats = make([]float32, n*w)
-		}
+		c.Floats = make([]float32, n*w)
 	case onnx.Double:
 		c.Doubles = make([]float64, n*w)
 	case onnx.Int64:
@@ -410,14 +606,23 @@ func (om *onnxModel) column(batch arrow.RecordBatch, f feed) (ort.Column, []BadR
 	case onnx.String:
 		c.Strings = make([]string, n*w)
 	}
+	return c
+}
+
+// column writes f's columns of batch into c, row-major; rows with a null
+// in any of them are reported bad. idx holds the columns' indices in
+// batch (-1: missing).
+func (om *onnxModel) column(batch arrow.RecordBatch, f feed, idx []int, c ort.Column) ([]BadRow, error) {
+	n := int(batch.NumRows())
+	w := len(f.cols)
 	var bad []BadRow
 	for j, name := range f.cols {
-		idx := batch.Schema().FieldIndices(name)
-		if len(idx) == 0 {
-			return c, nil, fmt.Errorf("model %s input %q: column %q not in the batch", om.id, f.info.name, name)
+		if idx[j] < 0 {
+			return nil, fmt.Errorf("model %s input %q: column %q not in the batch", om.id, f.info.name, name)
 		}
-		col := batch.Column(idx[0])
-		if col.NullN() > 0 {
+		col := batch.Column(idx[j])
+		missing := om.missing && c.Int64s == nil
+		if col.NullN() > 0 && !missing {
 			for r := range n {
 				if col.IsNull(r) {
 					bad = append(bad, BadRow{Row: r, Reason: fmt.Sprintf("column %q is null", name)})
@@ -425,10 +630,31 @@ func (om *onnxModel) column(batch arrow.RecordBatch, f feed) (ort.Column, []BadR
 			}
 		}
 		if err := fill(c, col, n, w, j); err != nil {
-			return c, nil, fmt.Errorf("model %s input %q column %q: %w", om.id, f.info.name, name, err)
+			return nil, fmt.Errorf("model %s input %q column %q: %w", om.id, f.info.name, name, err)
+		}
+		if missing && col.NullN() > 0 {
+			markMissing(c, col, n, w, j)
 		}
 	}
-	return c, bad, nil
+	return bad, nil
+}
+
+// markMissing writes the missing value (NaN, "") where col is null.
+func markMissing(c ort.Column, col arrow.Array, n, w, j int) {
+	nan := math.NaN()
+	for r := range n {
+		if !col.IsNull(r) {
+			continue
+		}
+		switch {
+		case c.Floats != nil:
+			c.Floats[r*w+j] = float32(nan)
+		case c.Doubles != nil:
+			c.Doubles[r*w+j] = nan
+		case c.Strings != nil:
+			c.Strings[r*w+j] = ""
+		}
+	}
 }
 
 // fill writes col into column j of the row-major tensor c.

@@ -2,6 +2,7 @@ package inference_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/mlsteps/mlsteps/components/inference"
+	"github.com/mlsteps/mlsteps/components/onnx"
 	"github.com/mlsteps/mlsteps/components/onnx/ort"
 	"github.com/mlsteps/mlsteps/components/onnx/ort/orttest"
 )
@@ -252,5 +254,115 @@ func TestONNXLoadErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestONNXTensorPaths runs models down each way the handler feeds ORT:
+// double tensors in reused buffers, and string inputs in tensors made per
+// batch, with one and two workers, batches spanning records and a short
+// last batch; every row's answer is checked, and a null is a dead letter.
+func TestONNXTensorPaths(t *testing.T) {
+	orttest.Init(t)
+	twice := onnx.NewGraph("twice")
+	twice.NodeTo("", "Mul", []string{twice.Input("x", onnx.Double, -1, 1), twice.ConstDouble(2)}, []string{"y"})
+	twice.Output("y", onnx.Double, -1, 1)
+	code := onnx.NewGraph("code")
+	code.NodeTo(onnx.DomainML, "LabelEncoder", []string{code.Input("s", onnx.String, -1, 1)}, []string{"y"},
+		onnx.AttrStrings("keys_strings", []string{"a", "b"}), onnx.AttrInts("values_int64s", []int64{10, 20}), onnx.AttrInt("default_int64", -1))
+	code.Output("y", onnx.Int64, -1, 1)
+	const n = 95
+	xb, sb := array.NewFloat64Builder(memory.DefaultAllocator), array.NewStringBuilder(memory.DefaultAllocator)
+	for i := range n {
+		xb.Append(float64(i) / 4)
+		if i == 40 {
+			sb.AppendNull()
+		} else {
+			sb.Append([]string{"a", "b", "zz"}[i%3])
+		}
+	}
+	xs, ss := xb.NewArray(), sb.NewArray()
+	defer xs.Release()
+	defer ss.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil), []arrow.Array{xs, ss}, n)
+	defer rec.Release()
+	var recs []arrow.RecordBatch // records of 7 rows
+	for at := int64(0); at < n; at += 7 {
+		recs = append(recs, rec.NewSlice(at, min(at+7, n)))
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, tc := range []struct {
+		name  string
+		graph *onnx.Graph
+		want  func(row int) string // "" for a dead letter
+	}{
+		{"double", twice, func(r int) string { return str32(float32(r) / 2) }},
+		{"string", code, func(r int) string {
+			if r == 40 {
+				return ""
+			}
+			return []string{"10", "20", "-1"}[r%3]
+		}},
+	} {
+		model, err := onnx.Marshal(tc.graph.Model())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, workers := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/workers=%d", tc.name, workers), func(t *testing.T) {
+				noLeaks(t)
+				c := newCollect()
+				h := &inference.ONNXHandler{Model: model}
+				if _, err := runOnce(context.Background(), h, inference.Options{MaxBatch: 10, Workers: workers}, seq(recs), c.sink()); err != nil {
+					t.Fatal(err)
+				}
+				if c.dups != 0 || len(c.results)+len(c.dead) != n {
+					t.Fatalf("%d predicted + %d dead of %d, %d twice", len(c.results), len(c.dead), n, c.dups)
+				}
+				for r := range n {
+					got, want := c.results[int64(r)]["y"], tc.want(r)
+					if want == "" && !strings.Contains(c.dead[int64(r)], "is null") || want != "" && got != want {
+						t.Errorf("row %d: got %q (dead %q), want %q", r, got, c.dead[int64(r)], want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestONNXMisdeclaredOutput runs a model that declares its output [N] but
+// computes [N,1], as some exporters write them: the handler's reused
+// tensors, shaped as declared, do not fit, and it falls back to tensors
+// shaped by ORT, answering every batch.
+func TestONNXMisdeclaredOutput(t *testing.T) {
+	orttest.Init(t)
+	g := onnx.NewGraph("misdeclared")
+	g.NodeTo("", "Mul", []string{g.Input("x", onnx.Double, -1, 1), g.ConstDouble(3)}, []string{"y"})
+	g.Output("y", onnx.Double, -1)
+	model, err := onnx.Marshal(g.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]arrow.RecordBatch, 5)
+	for i := range recs {
+		b := array.NewFloat64Builder(memory.DefaultAllocator)
+		b.AppendValues([]float64{float64(2 * i), float64(2*i + 1)}, nil)
+		x := b.NewArray()
+		recs[i] = array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64}}, nil), []arrow.Array{x}, 2)
+		x.Release()
+		b.Release()
+	}
+	c := newCollect()
+	if _, err := runOnce(context.Background(), &inference.ONNXHandler{Model: model}, inference.Options{MaxBatch: 2}, seq(recs), c.sink()); err != nil {
+		t.Fatal(err)
+	}
+	for row := range int64(10) {
+		if got := c.results[row]["y"]; got != str32(float32(3*row)) {
+			t.Errorf("row %d: got %q (dead %q)", row, got, c.dead[row])
+		}
 	}
 }

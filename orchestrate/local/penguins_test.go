@@ -28,14 +28,16 @@ func penguins(t testing.TB) (*pipeline.Graph, *step.Registry, map[string]string)
 		"source": testenv.VegaData(t, "penguins.json"),
 		"schema": filepath.Join(root, "examples", "penguins", "schema.json"),
 		"spec":   filepath.Join(root, "examples", "penguins", "transform.yaml"),
+		"model":  filepath.Join(root, "testdata", "models", "penguins-mlp.onnx"),
 	}
 	return g, reg, params
 }
 
 // TestPenguinsGate runs the real penguins pipeline without the curated
 // schema: validate finds the "." sex in the eval split and says no (exit
-// 3), so transform, which takes validate's schema, is skipped, and the run
-// ends with exit 3 and the anomalies written.
+// 3), so transform, which takes validate's schema, is skipped while the
+// branch that does not depend on validate (import-model, infer) runs, and
+// the run ends with exit 3 and the anomalies written.
 func TestPenguinsGate(t *testing.T) {
 	g, reg, params := penguins(t)
 	params["schema"] = "" // infer it: the raw data has a value the training split lacks
@@ -44,7 +46,7 @@ func TestPenguinsGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := statuses(res); got != "import=succeeded validate=gated transform=skipped" || res.ExitCode != step.ExitGate {
+	if got := statuses(res); got != "import=succeeded validate=gated transform=skipped import-model=succeeded infer=succeeded" || res.ExitCode != step.ExitGate {
 		t.Fatalf("%s exit %d", got, res.ExitCode)
 	}
 	if v := res.Steps[1]; v.Outputs["anomalies"] == "" || !strings.Contains(v.Reason, "anomal") {

@@ -4,7 +4,9 @@ package catalog
 
 import (
 	"github.com/mlsteps/mlsteps/steps/importer"
+	"github.com/mlsteps/mlsteps/steps/infer"
 	"github.com/mlsteps/mlsteps/steps/step"
+	"github.com/mlsteps/mlsteps/steps/train"
 	"github.com/mlsteps/mlsteps/steps/transform"
 	"github.com/mlsteps/mlsteps/steps/validate"
 )
@@ -15,5 +17,8 @@ func Registry() (*step.Registry, error) {
 		importer.Spec(),
 		validate.Spec(),
 		transform.Spec(),
+		train.Spec(),
+		importer.ModelSpec(),
+		infer.Spec(),
 	)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -85,6 +86,9 @@ type Run struct {
 	mirror        artifacts.URI // the cache folder fed by copies, when set
 	cachedFrom    *artifacts.Producer
 	cachedOutputs map[string]*artifacts.Artifact
+	// extra holds artifacts a step opened by a URI given in a parameter
+	// (an A/B arm, a cascade stage): lineage inputs like declared ones.
+	extra map[string]*artifacts.Artifact
 }
 
 // ID is the execution id, unique per run.
@@ -140,6 +144,33 @@ func (r *Run) Input(name string) *artifacts.Artifact {
 	return r.inputs[name]
 }
 
+// OpenInput opens an artifact that a parameter names (an A/B arm's model,
+// a cascade stage) rather than a declared input, checks its type, and
+// records it as a lineage input called name. Opening the same name again
+// returns the same artifact. A bad URI or a missing or mistyped artifact
+// is a bad-input error naming the parameter.
+func (r *Run) OpenInput(ctx context.Context, name, param, raw string, typ artifacts.Type) (*artifacts.Artifact, error) {
+	if a, ok := r.extra[name]; ok {
+		return a, nil
+	}
+	u, err := artifacts.ParseURI(raw)
+	if err != nil {
+		return nil, BadInput(fmt.Errorf("--%s: %w", param, err))
+	}
+	a, err := r.env.Store.Open(ctx, u, typ)
+	if err != nil {
+		if errors.Is(err, artifacts.ErrNotFound) || errors.Is(err, artifacts.ErrInvalid) {
+			return nil, BadInput(fmt.Errorf("--%s: %w", param, err))
+		}
+		return nil, fmt.Errorf("--%s: %w", param, err)
+	}
+	if r.extra == nil {
+		r.extra = map[string]*artifacts.Artifact{}
+	}
+	r.extra[name] = a
+	return a, nil
+}
+
 // Output creates (once) and returns the writer of a declared output. The
 // harness records lineage and commits it when Run returns.
 func (r *Run) Output(ctx context.Context, name string) (*artifacts.Writer, error) {
@@ -189,6 +220,7 @@ func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err erro
 	r.logger.Info("step started", "outputs", redactedURIs(r.outURIs))
 
 	runErr := r.runStep(ctx)
+	rec.Inputs = r.lineageInputs() // with what the step opened through OpenInput
 	if runErr == nil || ExitCode(runErr) == ExitGate {
 		outs, err := r.commit(ctx, started, rec, runErr)
 		if err != nil {
@@ -622,6 +654,10 @@ func (r *Run) lineageInputs() []artifacts.Input {
 		if a := r.inputs[port.Name]; a != nil {
 			ins = append(ins, artifacts.Input{Name: port.Name, Type: a.Type, URI: artifacts.Redact(a.Location().String()), Digest: a.Digest})
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.extra)) {
+		a := r.extra[name]
+		ins = append(ins, artifacts.Input{Name: name, Type: a.Type, URI: artifacts.Redact(a.Location().String()), Digest: a.Digest})
 	}
 	return ins
 }

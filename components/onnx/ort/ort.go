@@ -58,8 +58,9 @@ func Init(lib string) error {
 	return initErr
 }
 
-// Column is one input of a batch: exactly one of Doubles, Floats, Int64s or
-// Strings is set, holding Rows×Width values row-major.
+// Column is one input (or, in Buffers, output) tensor of a batch: exactly
+// one of Doubles, Floats, Int64s or Strings is set, holding Rows×Width
+// values row-major.
 type Column struct {
 	Name    string
 	Width   int64 // values per row; 0 means 1
@@ -94,6 +95,10 @@ type Options struct {
 	// GraphOptimization is 0 for ORT's default (all), or one of
 	// OptDisableAll, OptBasic, OptExtended, OptAll.
 	GraphOptimization OptLevel
+	// CUDA runs the model on the first CUDA device through ORT's CUDA
+	// execution provider; it needs a library built with CUDA and a
+	// device, else creating the session fails saying so. Off: CPU.
+	CUDA bool
 }
 
 // OptLevel is a graph optimisation level.
@@ -108,6 +113,55 @@ const (
 	OptAll
 )
 
+// SessionOptions returns o as onnxruntime_go session options, for code
+// that drives onnxruntime_go directly and must match a Session's settings
+// (the inference benchmarks' raw baseline). The caller destroys them.
+func (o Options) SessionOptions() (*ortgo.SessionOptions, error) {
+	if !ortgo.IsInitialized() {
+		return nil, errors.New("onnxruntime: call ort.Init first")
+	}
+	opts, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime session options: %w", err)
+	}
+	if err := o.apply(opts); err != nil {
+		opts.Destroy()
+		return nil, err
+	}
+	return opts, nil
+}
+
+func (o Options) apply(opts *ortgo.SessionOptions) error {
+	intra, inter := max(o.IntraOpThreads, 1), max(o.InterOpThreads, 1)
+	if err := opts.SetIntraOpNumThreads(intra); err != nil {
+		return fmt.Errorf("onnxruntime intra-op threads: %w", err)
+	}
+	if err := opts.SetInterOpNumThreads(inter); err != nil {
+		return fmt.Errorf("onnxruntime inter-op threads: %w", err)
+	}
+	if o.CUDA {
+		if err := appendCUDA(opts); err != nil {
+			return err
+		}
+	}
+	if o.GraphOptimization == OptDefault {
+		return nil
+	}
+	lvl, ok := map[OptLevel]ortgo.GraphOptimizationLevel{
+		OptDisableAll: ortgo.GraphOptimizationLevelDisableAll,
+		OptBasic:      ortgo.GraphOptimizationLevelEnableBasic,
+		OptExtended:   ortgo.GraphOptimizationLevelEnableExtended,
+		OptAll:        ortgo.GraphOptimizationLevelEnableAll,
+	}[o.GraphOptimization]
+	if !ok {
+		return fmt.Errorf("onnxruntime: unknown graph optimisation level %d", o.GraphOptimization)
+	}
+	if err := opts.SetGraphOptimizationLevel(lvl); err != nil {
+		return fmt.Errorf("onnxruntime graph optimisation: %w", err)
+	}
+	return nil
+}
+
 // NewSession loads model (ONNX bytes) after Init. inputs and outputs name
 // what Run feeds and fetches, in that order.
 func NewSession(model []byte, inputs, outputs []string) (*Session, error) {
@@ -116,35 +170,11 @@ func NewSession(model []byte, inputs, outputs []string) (*Session, error) {
 
 // NewSessionWith is NewSession with session options.
 func NewSessionWith(model []byte, inputs, outputs []string, o Options) (*Session, error) {
-	if !ortgo.IsInitialized() {
-		return nil, errors.New("onnxruntime: call ort.Init first")
-	}
-	opts, err := ortgo.NewSessionOptions()
+	opts, err := o.SessionOptions()
 	if err != nil {
-		return nil, fmt.Errorf("onnxruntime session options: %w", err)
+		return nil, err
 	}
 	defer opts.Destroy()
-	intra, inter := max(o.IntraOpThreads, 1), max(o.InterOpThreads, 1)
-	if err := opts.SetIntraOpNumThreads(intra); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(inter); err != nil {
-		return nil, err
-	}
-	if o.GraphOptimization != OptDefault {
-		lvl, ok := map[OptLevel]ortgo.GraphOptimizationLevel{
-			OptDisableAll: ortgo.GraphOptimizationLevelDisableAll,
-			OptBasic:      ortgo.GraphOptimizationLevelEnableBasic,
-			OptExtended:   ortgo.GraphOptimizationLevelEnableExtended,
-			OptAll:        ortgo.GraphOptimizationLevelEnableAll,
-		}[o.GraphOptimization]
-		if !ok {
-			return nil, fmt.Errorf("onnxruntime: unknown graph optimisation level %d", o.GraphOptimization)
-		}
-		if err := opts.SetGraphOptimizationLevel(lvl); err != nil {
-			return nil, err
-		}
-	}
 	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("onnxruntime load model: %w", err)
@@ -238,4 +268,17 @@ func convert[T float64 | int64 | int32](d []T) []float32 {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// appendCUDA adds the CUDA execution provider, with ORT's defaults.
+func appendCUDA(opts *ortgo.SessionOptions) error {
+	cuda, err := ortgo.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("onnxruntime: the CUDA execution provider is not available in this library (a CPU build?): %w", err)
+	}
+	defer cuda.Destroy()
+	if err := opts.AppendExecutionProviderCUDA(cuda); err != nil {
+		return fmt.Errorf("onnxruntime: the CUDA execution provider cannot start (no CUDA device or libraries?): %w", err)
+	}
+	return nil
 }

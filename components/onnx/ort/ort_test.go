@@ -3,6 +3,7 @@ package ort_test
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mlsteps/mlsteps/components/onnx"
@@ -58,5 +59,91 @@ func TestInitErrors(t *testing.T) {
 	}
 	if _, err := ort.NewSession([]byte("not onnx"), []string{"x"}, []string{"y"}); err == nil {
 		t.Error("garbage loaded as a model")
+	}
+}
+
+// TestBuffers runs a model through reused Buffers: each run reads what was
+// written into In and writes Out, as Session.Run would answer; layouts
+// that do not match the session or the model fail, as do closed buffers.
+func TestBuffers(t *testing.T) {
+	orttest.Init(t)
+	g := onnx.NewGraph("buffers")
+	x := g.Input("x", onnx.Float, -1, 2)
+	g.NodeTo("", "ReduceSum", []string{x, g.ConstInt64s([]int64{1}, 1)}, []string{"sum"}, onnx.AttrInt("keepdims", 0))
+	g.NodeTo("", "Cast", []string{g.Op("Mul", x, g.ConstFloats([]float32{2}, 1))}, []string{"twice"}, onnx.AttrInt("to", int64(onnx.Double)))
+	g.Output("sum", onnx.Float, -1)
+	g.Output("twice", onnx.Double, -1, 2)
+	data, err := onnx.Marshal(g.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(data, []string{"x"}, []string{"sum", "twice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, out := []ort.Layout{{Kind: ort.Float32, Width: 2}}, []ort.Layout{{Kind: ort.Float32}, {Kind: ort.Float64, Width: 2}}
+	b, err := s.NewBuffers(3, in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range [][]float32{{1, 2, 3, 4, 5, 6}, {-1, 1, 0, 0, 10, 0.5}} {
+		copy(b.In[0].Floats, x)
+		if err := b.Run(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.Run(3, []ort.Column{{Name: "x", Width: 2, Floats: x}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice := make([]float32, len(b.Out[1].Doubles))
+		for i, v := range b.Out[1].Doubles {
+			twice[i] = float32(v)
+		}
+		if !slices.Equal(b.Out[0].Floats, want[0].Data) || !slices.Equal(twice, want[1].Data) {
+			t.Errorf("x %v: buffers gave %v %v, Run %v %v", x, b.Out[0].Floats, b.Out[1].Doubles, want[0].Data, want[1].Data)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(); err == nil {
+		t.Error("closed buffers ran")
+	}
+	for name, lay := range map[string][2][]ort.Layout{
+		"too few outputs": {in, out[:1]},
+		"wrong width":     {in, {{Kind: ort.Float32}, {Kind: ort.Float64, Width: 3}}},
+		"wrong kind":      {in, {{Kind: ort.Float32}, {Kind: ort.Float32, Width: 2}}},
+	} {
+		b, err := s.NewBuffers(3, lay[0], lay[1])
+		if err == nil {
+			err = b.Run()
+			b.Close()
+		}
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestCUDAUnavailable: asking for CUDA from the CPU build the tests use
+// fails at session creation with a message that says what is missing.
+func TestCUDAUnavailable(t *testing.T) {
+	orttest.Init(t)
+	g := onnx.NewGraph("id")
+	x := g.Input("x", onnx.Float, -1, 1)
+	g.NodeTo("", "Identity", []string{x}, []string{"y"})
+	g.Output("y", onnx.Float, -1, 1)
+	model, err := onnx.Marshal(g.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSessionWith(model, []string{"x"}, []string{"y"}, ort.Options{CUDA: true})
+	if err == nil {
+		s.Close()
+		t.Skip("this ONNX Runtime library has CUDA and a device: nothing to refuse")
+	}
+	if !strings.Contains(err.Error(), "CUDA execution provider") {
+		t.Fatalf("error %q does not name the CUDA execution provider", err)
 	}
 }

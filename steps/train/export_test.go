@@ -1,0 +1,4 @@
+package train
+
+// FileName exposes fileName to the tests.
+var FileName = fileName
