@@ -39,8 +39,9 @@
 // Batching follows Beam's BatchElements: batches hold MaxBatch rows (a
 // batch may span input records; the last may be short); with
 // TargetBatchLatency set the size adapts between MinBatch and MaxBatch so
-// one model call takes about that long, at most doubling per batch. With
-// one worker an ONNX model is pipelined (when GOMAXPROCS allows two
+// one model call takes about that long, at most doubling per batch; with
+// MaxBatchDuration set a batch that is not full goes once its first row
+// has waited that long (for streams). With one worker an ONNX model is pipelined (when GOMAXPROCS allows two
 // goroutines to run): one goroutine makes the model calls, one at a time
 // and in order, while Run's goroutine cuts and prepares the next batches
 // and turns earlier outputs into columns, so the Go work overlaps the

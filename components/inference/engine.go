@@ -23,6 +23,11 @@ type Options struct {
 	// and MaxBatch so one Run takes about this long (Beam's
 	// target_batch_duration_secs); 0 keeps batches at MaxBatch.
 	TargetBatchLatency time.Duration
+	// MaxBatchDuration, when set, sends a batch that is not full once its
+	// first row has waited this long for more (Beam's
+	// max_batch_duration_secs): for streams, where the next rows may be
+	// long in coming. 0 waits for a full batch or the end of the input.
+	MaxBatchDuration time.Duration
 	// Workers run batches concurrently on the one loaded model; 0 means 1.
 	Workers int
 	// Passthrough names example columns copied into each Result.
@@ -215,13 +220,7 @@ func (e *Engine) batches(ctx context.Context, src iter.Seq2[arrow.RecordBatch, e
 		rows = 0
 		return nil
 	}
-	for rec, err := range src {
-		if err != nil {
-			return fmt.Errorf("read examples: %w", err)
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
+	add := func(rec arrow.RecordBatch) error {
 		n := int(rec.NumRows())
 		for at := 0; at < n; {
 			if rows == 0 {
@@ -242,11 +241,103 @@ func (e *Engine) batches(ctx context.Context, src iter.Seq2[arrow.RecordBatch, e
 				}
 			}
 		}
+		return nil
+	}
+	if e.opts.MaxBatchDuration > 0 {
+		state := func() (int64, int) { return offset, rows }
+		if err := timedBatches(ctx, src, e.opts.MaxBatchDuration, add, flush, state); err != nil {
+			return err
+		}
+	} else {
+		for rec, err := range src {
+			if err != nil {
+				return fmt.Errorf("read examples: %w", err)
+			}
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err := add(rec); err != nil {
+				return err
+			}
+		}
 	}
 	if rows > 0 {
 		return flush()
 	}
 	return nil
+}
+
+// item is one record of the source, or its error.
+type item struct {
+	rec arrow.RecordBatch
+	err error
+}
+
+// timedBatches feeds src's records to add, and calls flush when the
+// batch being filled (state: its first row's stream offset and its rows
+// so far) has waited maxWait since its first row came. The source runs in
+// its own goroutine so that waiting for it can time out.
+func timedBatches(ctx context.Context, src iter.Seq2[arrow.RecordBatch, error], maxWait time.Duration,
+	add func(arrow.RecordBatch) error, flush func() error, state func() (int64, int)) error {
+	items := make(chan item)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(items)
+		for rec, err := range src {
+			if rec != nil {
+				rec.Retain() // the source may reuse it once yield returns
+			}
+			select {
+			case items <- item{rec, err}:
+			case <-done:
+				if rec != nil {
+					rec.Release()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(maxWait)
+	timer.Stop()
+	timed := int64(-1) // offset of the batch the timer runs for
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-timer.C:
+			if at, rows := state(); rows > 0 && at == timed {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			timed = -1
+		case it, ok := <-items:
+			if !ok {
+				return nil
+			}
+			if it.err != nil {
+				return fmt.Errorf("read examples: %w", it.err)
+			}
+			err := add(it.rec)
+			it.rec.Release()
+			if err != nil {
+				return err
+			}
+			switch at, rows := state(); {
+			case rows == 0:
+				timer.Stop()
+				timed = -1
+			case at != timed:
+				// A new batch started filling: its clock starts now.
+				timer.Reset(maxWait)
+				timed = at
+			}
+		}
+	}
 }
 
 // stagedModel is a Model whose Run splits into steps the engine can

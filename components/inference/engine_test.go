@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -151,5 +152,49 @@ func TestSinkAndSourceErrors(t *testing.T) {
 	_, err = runOnce(context.Background(), &doubler{}, inference.Options{}, bad, inference.Sink{})
 	if err == nil || !strings.Contains(err.Error(), "truncated file") {
 		t.Errorf("source error: got %v", err)
+	}
+}
+
+// TestMaxBatchDuration: a stream whose next rows are slow in coming still
+// gets its first rows answered, in a short batch, once they have waited
+// MaxBatchDuration; without it the engine would wait for a full batch.
+func TestMaxBatchDuration(t *testing.T) {
+	noLeaks(t)
+	recs := ints([]int64{1, 2, 3, 4, 5, 6}, 3)
+	answered := make(chan int, 10)
+	src := func(yield func(arrow.RecordBatch, error) bool) {
+		if !yield(recs[0], nil) {
+			return
+		}
+		// The next record comes only after the first rows were answered.
+		select {
+		case n := <-answered:
+			if n != 3 {
+				t.Errorf("first batch had %d rows, want the 3 that had come", n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the first rows were never answered: the partial batch was not sent")
+			return
+		}
+		yield(recs[1], nil)
+	}
+	var got []int64
+	sink := inference.Sink{Result: func(r inference.Result) error {
+		y := r.Inference.Column(0).(*array.Int64)
+		for i := range y.Len() {
+			got = append(got, y.Value(i))
+		}
+		answered <- len(r.Rows)
+		return nil
+	}}
+	for _, workers := range []int{1, 2} {
+		got = nil
+		_, err := runOnce(context.Background(), &doubler{}, inference.Options{MaxBatch: 64, MaxBatchDuration: 20 * time.Millisecond, Workers: workers}, src, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "[2 4 6 8 10 12]" {
+			t.Fatalf("workers %d: answers %v", workers, got)
+		}
 	}
 }

@@ -54,10 +54,11 @@ type ModelMetrics struct {
 // mean, plus _count, _min and _max for batch size and latency).
 func (m ModelMetrics) Values() map[string]float64 {
 	out := map[string]float64{
-		NumInferences:        float64(m.NumInferences),
-		ModelByteSize:        float64(m.ModelByteSize),
-		FailedBatchesCounter: float64(m.FailedBatchesCounter),
-		LoadModelLatency:     m.LoadModelLatencyMilliSecs.Mean(),
+		NumInferences:               float64(m.NumInferences),
+		ModelByteSize:               float64(m.ModelByteSize),
+		FailedBatchesCounter:        float64(m.FailedBatchesCounter),
+		LoadModelLatency:            m.LoadModelLatencyMilliSecs.Mean(),
+		LoadModelLatency + "_count": float64(m.LoadModelLatencyMilliSecs.Count), // loads
 	}
 	for name, d := range map[string]Dist{InferenceRequestBatchSize: m.InferenceRequestBatchSize, InferenceBatchLatency: m.InferenceBatchLatencyMicroSecs} {
 		out[name] = d.Mean()

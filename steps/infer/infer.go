@@ -5,6 +5,7 @@ package infer
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -61,7 +62,8 @@ func Spec() *step.Spec {
 			{Name: "model-id", Type: step.String, Default: "", Description: "the model id in results and metrics; default: the model's name and digest"},
 			{Name: "key-column", Type: step.String, Default: "", Description: "for a keyed Model: the column whose value picks the model (default: the model's own)"},
 			{Name: "max-models", Type: step.Int, Default: int64(0), Description: "keyed Model: at most this many models loaded, least recently used unloaded (0: no cap)"},
-			{Name: "group-by-key", Type: step.Bool, Default: true, Description: "keyed Model: run each batch's rows grouped by key, so a model loads once per batch"},
+			{Name: "group-by-key", Type: step.Bool, Default: true, Description: "keyed Model: run rows grouped by key (within batches; with --max-models also within windows of --group-window rows, so predictions come grouped by key and models are not reloaded per batch)"},
+			{Name: "group-window", Type: step.Int, Default: int64(65536), Description: "keyed Model with --max-models: rows regrouped by key at a time (bounds the memory grouping takes)"},
 			{Name: "ab", Type: step.String, Default: "", Description: "A/B split between Model artifacts: ARM=URI:WEIGHT,... (instead of --in model)", Example: "champion=file:///m/v3:0.9,challenger=file:///m/v4:0.1"},
 			{Name: "ab-key", Type: step.String, Default: "", Description: "the column whose hash picks a row's arm (required with --ab)"},
 			{Name: "cascade", Type: step.String, Default: "", Description: "a second Model artifact run after the first", Example: "file:///models/big"},
@@ -121,6 +123,9 @@ func parseSettings(r *step.Run) (settings, error) {
 	}
 	if r.Int("retries") < 0 || r.Int("max-concurrency") < 0 || r.Int("breaker-failures") < 0 || r.Float("rate-limit") < 0 {
 		return s, step.Usagef("--retries, --max-concurrency, --breaker-failures and --rate-limit cannot be negative")
+	}
+	if r.Int("group-window") < 1 {
+		return s, step.Usagef("--group-window must be at least 1, not %d", r.Int("group-window"))
 	}
 	if r.Int("max-models") < 0 {
 		return s, step.Usagef("--max-models must be 0 (no cap) or more, not %d", r.Int("max-models"))
@@ -219,7 +224,11 @@ func run(ctx context.Context, r *step.Run) error {
 				}
 			}
 		}
-		if _, err := eng.Run(ctx, counted, w.sink()); err != nil {
+		var src iter.Seq2[arrow.RecordBatch, error] = counted
+		if kh, ok := h.(*inference.KeyedHandler); ok && kh.MaxModels > 0 && r.Bool("group-by-key") {
+			src = grouped(ctx, counted, kh.KeyColumn, int(r.Int("group-window")), &w.origin)
+		}
+		if _, err := eng.Run(ctx, src, w.sink()); err != nil {
 			w.abandon()
 			return fmt.Errorf("split %s: %w", split, err)
 		}

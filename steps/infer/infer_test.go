@@ -307,6 +307,36 @@ func TestInferKeyed(t *testing.T) {
 	if n != 342 {
 		t.Fatalf("%d predictions", n)
 	}
+	// With a cap on loaded models the rows are regrouped by key, so each
+	// island's model loads once per split rather than once per batch...
+	a, err := e.store.Open(e.ctx, out.Join("predictions"), artifacts.TypePredictions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := artifacts.Property[map[string]map[string]float64](a.Sidecar, infer.PropMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, m := range metrics {
+		if strings.Contains(id, "/") && m["load_model_latency_milli_secs_count"] > 2 {
+			t.Errorf("%s loaded %v times over 2 splits: the rows were not grouped by key", id, m["load_model_latency_milli_secs_count"])
+		}
+	}
+	// ...and the dead letters still name the rows as they were in the input.
+	in := e.rows(artifacts.MustParseURI(examples), artifacts.TypeDataset)
+	var dead int
+	for split, rows := range e.rows(out.Join("dead_letters"), artifacts.TypeDeadLetters) {
+		for _, d := range rows {
+			i, _ := strconv.Atoi(d["row"])
+			if !hasNull(in[split][i]) {
+				t.Fatalf("dead letter names %s row %d, which has no null: %v", split, i, in[split][i])
+			}
+			dead++
+		}
+	}
+	if dead != 2 {
+		t.Fatalf("%d dead letters, want 2", dead)
+	}
 }
 
 // TestInferAB splits penguins between the MLP and the trees by a hash of

@@ -46,6 +46,9 @@ type writer struct {
 
 	split string
 	order reorder
+	// origin maps stream positions to input rows when the rows were
+	// regrouped by key (empty: the same).
+	origin []int64
 }
 
 func newWriter(ctx context.Context, log *slog.Logger, pred, dead *artifacts.Writer, splits []string, passthrough *arrow.Schema) (*writer, error) {
@@ -62,6 +65,7 @@ func newWriter(ctx context.Context, log *slog.Logger, pred, dead *artifacts.Writ
 func (w *writer) startSplit(split string) {
 	w.split = split
 	w.order = reorder{}
+	w.origin = w.origin[:0]
 }
 
 // endSplit checks every row of the split was written.
@@ -176,7 +180,11 @@ func (w *writer) deadLetters(d inference.DeadLetter) (arrow.RecordBatch, error) 
 			return nil, fmt.Errorf("split %s row %d: dead letter input as JSON: %w", w.split, d.Rows[i], err)
 		}
 		split.Append(w.split)
-		row.Append(d.Rows[i])
+		if len(w.origin) > 0 {
+			row.Append(w.origin[d.Rows[i]])
+		} else {
+			row.Append(d.Rows[i])
+		}
 		model.Append(d.ModelID)
 		reason.Append(d.Reason)
 		stepName.Append(Name)

@@ -20,6 +20,7 @@ import (
 	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/steps/importer"
 	"github.com/mlsteps/mlsteps/steps/step"
+	"github.com/mlsteps/mlsteps/steps/train"
 )
 
 // BenchmarkTrain times builtin:logistic (L2 1, tol 1e-6: the step's
@@ -156,8 +157,8 @@ func flightsData(b *testing.B) ctrain.Data {
 			if date.IsNull(i) || delay.IsNull(i) || dist.IsNull(i) {
 				continue
 			}
-			dv, _ := numberOf(dist, i)
-			late, _ := numberOf(delay, i)
+			dv, _ := train.Number(dist, i)
+			late, _ := train.Number(delay, i)
 			d.X = append(d.X, dv, float64(date.Value(i).ToTime(unit).Hour()))
 			d.Y = append(d.Y, map[bool]float64{true: 1, false: 0}[late > 15])
 		}
@@ -170,20 +171,6 @@ func flightsData(b *testing.B) ctrain.Data {
 		b.Fatal(err)
 	}
 	return d
-}
-
-func numberOf(c arrow.Array, i int) (float64, bool) {
-	switch a := c.(type) {
-	case *array.Int64:
-		return float64(a.Value(i)), true
-	case *array.Int32:
-		return float64(a.Value(i)), true
-	case *array.Int16:
-		return float64(a.Value(i)), true
-	case *array.Float64:
-		return a.Value(i), true
-	}
-	return 0, false
 }
 
 // writeMatrix writes X then Y as little-endian float64, for numpy.fromfile.
