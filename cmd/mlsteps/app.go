@@ -68,6 +68,7 @@ func newApp(opts options) (*cli.App, error) {
 	app.Commands = append(app.Commands, describeCommand(reg, opts), artifactCommand(opts))
 	app.Commands = append(app.Commands, lineageCommand(opts))
 	app.Commands = append(app.Commands, runCommand(reg, opts), compileCommand(reg, opts), submitCommand(reg, opts), manifestsCommand(reg))
+	app.Commands = append(app.Commands, serveCommand(opts))
 	return app, nil
 }
 

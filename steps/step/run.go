@@ -672,7 +672,9 @@ func (r *Run) recordedParams() map[string]any {
 		case v == nil:
 			continue
 		case p.Secret:
-			v = "xxxxx"
+			if v != "" { // an empty secret hides nothing, and says none was given
+				v = "xxxxx"
+			}
 		case p.Type == String:
 			v = artifacts.Redact(v.(string))
 		case p.Type == Duration:
