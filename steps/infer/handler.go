@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -25,6 +24,7 @@ import (
 type described struct {
 	columns  []string
 	optional []string
+	text     []string // key columns: read as strings from stream messages
 }
 
 // arm is one --ab entry.
@@ -72,6 +72,9 @@ func contentKey(ctx context.Context, r *step.Run) (map[string]string, error) {
 	for name, a := range refs {
 		out[name] = a.Digest
 	}
+	if r.Bool("stream") {
+		out["stream"] = streamNonce()
+	}
 	return out, nil
 }
 
@@ -114,7 +117,8 @@ func paramModels(ctx context.Context, r *step.Run) (map[string]*artifacts.Artifa
 }
 
 // buildHandler makes the inference handler the parameters ask for and
-// checks the columns it reads against the examples' schema.
+// checks the columns it reads against the examples' schema (a nil schema,
+// for a stream, skips the check and the optional columns).
 func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Schema) (inference.ModelHandler, described, error) {
 	sources := 0
 	for _, given := range []bool{r.Input("model") != nil, r.String("ab") != "", r.String("watch") != "", r.String("remote") != ""} {
@@ -130,7 +134,7 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 		return nil, described{}, err
 	}
 	opts := model.HandlerOptions{Session: s.session, MaxModels: int(r.Int("max-models")), Sort: r.Bool("group-by-key"), KeyColumn: r.String("key-column")}
-	var transformCols []string
+	var transformCols, keys []string
 	if t := r.Input("transform"); t != nil {
 		if opts.Transform, err = t.ReadFile(ctx, xfstep.FileONNX); err != nil {
 			return nil, described{}, err
@@ -161,6 +165,7 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 				key = opts.KeyColumn
 			}
 			cols = append(cols, key)
+			keys = append(keys, key)
 		}
 		return m, cols, nil
 	}
@@ -211,6 +216,7 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 			return nil, desc, step.Usagef("--ab: %v", err)
 		}
 		desc.columns = append(desc.columns, key)
+		desc.text = append(desc.text, key)
 		h = ab
 	default:
 		m, cols, err := open(refs["watch"], "--watch")
@@ -242,6 +248,10 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 	} else if r.Float("cascade-below") != 0 {
 		return nil, desc, step.Usagef("--cascade-below needs --cascade")
 	}
+	desc.text = append(desc.text, keys...)
+	if schema == nil {
+		return h, desc, nil
+	}
 	var missing []string
 	for _, c := range desc.columns {
 		if len(schema.FieldIndices(c)) == 0 && !slices.Contains(missing, c) {
@@ -268,48 +278,16 @@ func weights(arms []inference.Arm) []float64 {
 	return w
 }
 
-// pointer is the object a model registry keeps at <registry>/<name>/current.
-type pointer struct {
-	URI     string `json:"uri"`
-	Version int64  `json:"version,omitempty"`
-	Digest  string `json:"digest,omitempty"`
-}
-
-// resolvePointer returns the Model artifact a pointer names: a Model
-// artifact's own URI names itself; any other object holds either a JSON
-// {"uri": ...} or the URI as text, relative URIs taken from the
-// pointer's folder.
+// resolvePointer is model.ResolvePointer with a bad pointer as bad input.
 func resolvePointer(ctx context.Context, store *artifacts.Store, raw string) (artifacts.URI, error) {
-	u, err := artifacts.ParseURI(raw)
-	if err != nil {
-		return u, step.BadInput(fmt.Errorf("--watch: %w", err))
-	}
-	if _, err := store.Open(ctx, u, artifacts.TypeModel); err == nil {
-		return u, nil
-	}
-	data, err := store.ReadAll(ctx, u)
+	u, err := model.ResolvePointer(ctx, store, raw)
 	if err != nil {
 		if errors.Is(err, artifacts.ErrNotFound) || errors.Is(err, artifacts.ErrInvalid) {
-			return u, step.BadInput(fmt.Errorf("--watch %s: neither a Model artifact nor a pointer: %w", artifacts.Redact(raw), err))
+			return u, step.BadInput(fmt.Errorf("--watch: %w", err))
 		}
-		return u, fmt.Errorf("read model pointer %s: %w", artifacts.Redact(raw), err)
+		return u, fmt.Errorf("--watch: %w", err)
 	}
-	target := strings.TrimSpace(string(data))
-	if strings.HasPrefix(target, "{") {
-		var p pointer
-		if err := json.Unmarshal(data, &p); err != nil || p.URI == "" {
-			return u, step.BadInput(fmt.Errorf("model pointer %s: want {\"uri\": ...}: %v", artifacts.Redact(raw), err))
-		}
-		target = p.URI
-	}
-	if !strings.Contains(target, "://") {
-		return u.Parent().Join(target), nil
-	}
-	t, err := artifacts.ParseURI(target)
-	if err != nil {
-		return t, step.BadInput(fmt.Errorf("model pointer %s: %w", artifacts.Redact(raw), err))
-	}
-	return t, nil
+	return u, nil
 }
 
 // watchHandler follows --watch: the first model is the one already

@@ -48,7 +48,7 @@ func Spec() *step.Spec {
 			"--in transform fuses the training TransformGraph in front of the model; --watch follows a model pointer and " +
 			"swaps models between batches. Metrics use Beam's names per model id and land in the Predictions properties.",
 		Inputs: []step.Port{
-			{Name: "examples", Type: artifacts.TypeDataset, Description: "the rows to infer"},
+			{Name: "examples", Type: artifacts.TypeDataset, Optional: true, Description: "the rows to infer (required unless --stream)"},
 			{Name: "model", Type: artifacts.TypeModel, Optional: true, Description: "the model (single or keyed); not with --ab or --watch"},
 			{Name: "transform", Type: artifacts.TypeTransformGraph, Optional: true, Description: "preprocessing fused in front of the model"},
 		},
@@ -93,6 +93,12 @@ func Spec() *step.Spec {
 			{Name: "execution-provider", Type: step.String, Default: "cpu", Enum: []string{"cpu", "cuda"}, Description: "where ONNX Runtime runs the model: cpu, or cuda (needs an ONNX Runtime built with CUDA and a device)"},
 			{Name: "graph-optimization", Type: step.String, Default: "all", Enum: []string{"all", "extended", "basic", "none"}, Description: "ONNX Runtime graph optimisation level"},
 			{Name: "max-dead-letter-fraction", Type: step.Float, Default: 1.0, Description: "exit 3 (outputs still written) when more than this fraction of rows is dead-lettered"},
+			{Name: "stream", Type: step.Bool, Default: false, Description: "infer JSON messages from --source, publishing one result per message to --sink (or a dead letter) until SIGTERM, which drains; the outputs are then written empty with the run's counts"},
+			{Name: "source", Type: step.String, Default: "", Description: "--stream: the subscription URL (mem://, nats:// JetStream with ?consumer=NAME, rabbit://, kafka://)", Example: "nats://penguins.examples?consumer=infer"},
+			{Name: "sink", Type: step.String, Default: "", Description: "--stream: the topic URL results are published to", Example: "nats://penguins.results"},
+			{Name: "dead-letters", Type: step.String, Default: "", Description: "--stream: the topic URL dead letters are published to", Example: "nats://penguins.dead"},
+			{Name: "max-batch-duration", Type: step.Duration, Default: 20 * time.Millisecond, Description: "--stream: how long a batch waits for more messages after its first one"},
+			{Name: "max-in-flight", Type: step.Int, Default: int64(1000), Description: "--stream: messages received and not yet acked, at most"},
 		},
 		Run:        run,
 		ContentKey: contentKey,
@@ -161,7 +167,13 @@ func run(ctx context.Context, r *step.Run) error {
 	if err != nil {
 		return err
 	}
+	if r.Bool("stream") {
+		return runStream(ctx, r, s)
+	}
 	examples := r.Input("examples")
+	if examples == nil {
+		return step.Usagef("input examples (%s) is required without --stream: give --in examples=URI", artifacts.TypeDataset)
+	}
 	splits, err := pickSplits(examples, s.splits)
 	if err != nil {
 		return err

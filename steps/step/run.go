@@ -222,7 +222,7 @@ func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err erro
 	runErr := r.runStep(ctx)
 	rec.Inputs = r.lineageInputs() // with what the step opened through OpenInput
 	if runErr == nil || ExitCode(runErr) == ExitGate {
-		outs, err := r.commit(ctx, started, rec, runErr)
+		outs, err := r.commit(context.WithoutCancel(ctx), started, rec, runErr) // a drained stream commits after SIGTERM
 		if err != nil {
 			runErr = err
 		}
