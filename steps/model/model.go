@@ -93,6 +93,9 @@ type Meta struct {
 type Index struct {
 	KeyColumn string            `json:"key_column"`
 	Models    map[string]string `json:"models"`
+	// Entities holds, per key, what the trainer that made the set knows
+	// of it (rows used, training metrics); absent for imported sets.
+	Entities map[string]any `json:"entities,omitempty"`
 }
 
 // Inspect reads a model's signature and its metadata_props.

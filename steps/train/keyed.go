@@ -99,6 +99,10 @@ func runPerKey(ctx context.Context, r *step.Run, s settings) error {
 	if err != nil {
 		return err
 	}
+	idx.Entities = map[string]any{}
+	for k, m := range perKey {
+		idx.Entities[k] = m
+	}
 	if err := model.WriteKeyed(ctx, w, files, idx); err != nil {
 		return err
 	}
