@@ -246,9 +246,9 @@ func servedProbs(client *http.Client, base string) (string, error) {
 	return strings.Join(s, " "), nil
 }
 
-// TestServeHotReload moves the pointer of a watched model while 16
-// clients send requests: none fails, and after the switch the new model
-// answers.
+// TestServeHotReload moves the pointer of a watched model (a push) while
+// 64 clients send requests for a few seconds: none fails, and after the
+// switch the new model answers.
 func TestServeHotReload(t *testing.T) {
 	orttest.Init(t)
 	bin := testenv.Binary(t)
@@ -278,8 +278,9 @@ func TestServeHotReload(t *testing.T) {
 		sawNew           atomic.Bool
 		wg               sync.WaitGroup
 	)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	for range 16 {
+	const clients = 64
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	for range clients {
 		wg.Go(func() {
 			clientSawNew := false
 			for !stop.Load() {
@@ -300,16 +301,16 @@ func TestServeHotReload(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	point(biscoe)
 	deadline := time.Now().Add(10 * time.Second)
 	for !sawNew.Load() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("%d requests, %d failed", answered.Load(), failed.Load())
+	t.Logf("%d clients: %d requests, %d failed", clients, answered.Load(), failed.Load())
 	if !sawNew.Load() {
 		t.Error("the new model never answered")
 	}
