@@ -190,15 +190,6 @@ func (cm *cascadeModel) Run(ctx context.Context, batch arrow.RecordBatch) (arrow
 	return withStrings(answer, "model_id", ids), nil
 }
 
-// withStrings returns rec with a string column added.
-func withStrings(rec arrow.RecordBatch, name string, vals []string) arrow.RecordBatch {
-	col := stringArray(vals)
-	defer col.Release()
-	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...), arrow.Field{Name: name, Type: arrow.BinaryTypes.String})
-	cols := append(append([]arrow.Array(nil), rec.Columns()...), col)
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
-}
-
 // runStage runs one stage on the rows (nil: all) of the batch.
 func (cm *cascadeModel) runStage(ctx context.Context, si int, batch, answer arrow.RecordBatch, rows []int) (arrow.RecordBatch, time.Duration, error) {
 	st := cm.stages[si]

@@ -268,3 +268,12 @@ func (l *lookup) project(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	}
 	return array.NewRecordBatch(f.sub, cols, rec.NumRows()), nil
 }
+
+// withStrings returns rec with a string column added.
+func withStrings(rec arrow.RecordBatch, name string, vals []string) arrow.RecordBatch {
+	col := stringArray(vals)
+	defer col.Release()
+	fields := append(append([]arrow.Field(nil), rec.Schema().Fields()...), arrow.Field{Name: name, Type: arrow.BinaryTypes.String})
+	cols := append(append([]arrow.Array(nil), rec.Columns()...), col)
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+}

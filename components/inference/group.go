@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // group is the rows of a batch that go to one model.
@@ -114,17 +113,10 @@ func runGroups(ctx context.Context, batch arrow.RecordBatch, groups []group, arm
 		return nil, err
 	}
 	defer sorted.Release()
-	fields := append([]arrow.Field(nil), sorted.Schema().Fields()...)
-	cols := append([]arrow.Array(nil), sorted.Columns()...)
-	idCol := stringArray(ids)
-	defer idCol.Release()
-	fields = append(fields, arrow.Field{Name: "model_id", Type: arrow.BinaryTypes.String})
-	cols = append(cols, idCol)
-	if arm {
-		tagCol := stringArray(tags)
-		defer tagCol.Release()
-		fields = append(fields, arrow.Field{Name: "arm", Type: arrow.BinaryTypes.String})
-		cols = append(cols, tagCol)
+	out := withStrings(sorted, "model_id", ids)
+	if !arm {
+		return out, nil
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n)), nil
+	defer out.Release()
+	return withStrings(out, "arm", tags), nil
 }

@@ -414,7 +414,7 @@ func (t *Tensor) ToColumns(rows int) ([]arrow.Field, []arrow.Array, error) {
 	switch t.Datatype.kind() {
 	case kindBool:
 		typ = arrow.FixedWidthTypes.Boolean
-		arrs = boolColumns(t.Bools, n, c)
+		arrs = builtColumns(t.Bools, n, c, array.NewBooleanBuilder)
 	case kindInt:
 		typ = arrow.PrimitiveTypes.Int64
 		arrs = fixedColumns(typ, t.Ints, n, c)
@@ -429,7 +429,7 @@ func (t *Tensor) ToColumns(rows int) ([]arrow.Field, []arrow.Array, error) {
 		arrs = fixedColumns(typ, t.Float64s, n, c)
 	case kindString:
 		typ = arrow.BinaryTypes.String
-		arrs = stringColumns(t.Strings, n, c)
+		arrs = builtColumns(t.Strings, n, c, array.NewStringBuilder)
 	}
 	for j := range fields {
 		fields[j].Type = typ
@@ -471,21 +471,17 @@ func fixedColumns[T int64 | uint64 | float32 | float64](typ arrow.DataType, data
 	return out
 }
 
-func boolColumns(data []bool, n, c int) []arrow.Array {
+// builtColumns builds each column of a row-major [n,c] slice with a fresh
+// builder from newBuilder, for types whose Arrow layout is not a plain
+// array of values (booleans are bits, strings offsets and bytes).
+func builtColumns[T any, B interface {
+	AppendValues([]T, []bool)
+	NewArray() arrow.Array
+	Release()
+}](data []T, n, c int, newBuilder func(memory.Allocator) B) []arrow.Array {
 	out := make([]arrow.Array, c)
 	for j, col := range Split(data, n, c) {
-		b := array.NewBooleanBuilder(memory.DefaultAllocator)
-		b.AppendValues(col, nil)
-		out[j] = b.NewArray()
-		b.Release()
-	}
-	return out
-}
-
-func stringColumns(data []string, n, c int) []arrow.Array {
-	out := make([]arrow.Array, c)
-	for j, col := range Split(data, n, c) {
-		b := array.NewStringBuilder(memory.DefaultAllocator)
+		b := newBuilder(memory.DefaultAllocator)
 		b.AppendValues(col, nil)
 		out[j] = b.NewArray()
 		b.Release()

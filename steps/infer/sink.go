@@ -81,27 +81,27 @@ func (w *writer) sink() inference.Sink {
 	return inference.Sink{
 		Result: func(r inference.Result) error {
 			rec, err := w.predictions(r)
-			if err != nil {
-				return err
-			}
-			return w.order.add(r.Rows, rec, func() error {
-				defer rec.Release()
-				w.predicted += rec.NumRows()
-				return w.predData.Write(w.split, rec)
-			})
+			return w.queue(r.Rows, rec, err, func() *artifacts.DatasetWriter { return w.predData }, &w.predicted)
 		},
 		DeadLetter: func(d inference.DeadLetter) error {
 			rec, err := w.deadLetters(d)
-			if err != nil {
-				return err
-			}
-			return w.order.add(d.Rows, rec, func() error {
-				defer rec.Release()
-				w.failed += rec.NumRows()
-				return w.dead.Write(w.split, rec)
-			})
+			return w.queue(d.Rows, rec, err, func() *artifacts.DatasetWriter { return w.dead }, &w.failed)
 		},
 	}
+}
+
+// queue puts rec in line to be written to dst (which predictions makes
+// at the first result, hence a func) when its rows are next, counting
+// them into n.
+func (w *writer) queue(rows []int64, rec arrow.RecordBatch, err error, dst func() *artifacts.DatasetWriter, n *int64) error {
+	if err != nil {
+		return err
+	}
+	return w.order.add(rows, rec, func() error {
+		defer rec.Release()
+		*n += rec.NumRows()
+		return dst().Write(w.split, rec)
+	})
 }
 
 // predictions joins a result's passthrough and inference columns, adding

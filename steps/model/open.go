@@ -12,6 +12,7 @@ import (
 	"github.com/mlsteps/mlsteps/artifacts"
 	"github.com/mlsteps/mlsteps/components/inference"
 	"github.com/mlsteps/mlsteps/components/onnx"
+	"github.com/mlsteps/mlsteps/components/onnx/onnxpb"
 	"github.com/mlsteps/mlsteps/components/onnx/ort"
 	xf "github.com/mlsteps/mlsteps/components/transform"
 )
@@ -140,8 +141,17 @@ func (m *Model) Handler(opts HandlerOptions) (inference.ModelHandler, error) {
 	if len(m.Meta.Classes) > 0 {
 		base.Classifier = &inference.Classifier{Classes: m.Meta.Classes, Scores: m.Meta.ScoresOutput, Label: m.Meta.LabelOutput}
 	}
+	// The transform is parsed once here, not at every (re)load of a
+	// keyed model's entities.
+	var pre *onnxpb.ModelProto
+	if len(opts.Transform) > 0 {
+		var err error
+		if pre, err = onnx.Unmarshal(opts.Transform); err != nil {
+			return nil, fmt.Errorf("transform graph: %w", err)
+		}
+	}
 	if m.Keyed == nil {
-		return &fileHandler{base: base, a: m.Artifact, file: File, transform: opts.Transform}, nil
+		return &fileHandler{base: base, a: m.Artifact, file: File, transform: pre}, nil
 	}
 	keyCol := opts.KeyColumn
 	if keyCol == "" {
@@ -158,7 +168,7 @@ func (m *Model) Handler(opts HandlerOptions) (inference.ModelHandler, error) {
 		keys := byFile[f]
 		slices.Sort(keys)
 		h.Models = append(h.Models, inference.KeyModel{Keys: keys,
-			Handler: &fileHandler{base: fb, a: m.Artifact, file: keyedDir + f, transform: opts.Transform}})
+			Handler: &fileHandler{base: fb, a: m.Artifact, file: keyedDir + f, transform: pre}})
 	}
 	return h, nil
 }
@@ -169,7 +179,7 @@ type fileHandler struct {
 	base      inference.ONNXHandler
 	a         *artifacts.Artifact
 	file      string
-	transform []byte
+	transform *onnxpb.ModelProto // fused in front when set
 }
 
 func (f *fileHandler) ModelID() string            { return f.base.ModelID() }
@@ -179,15 +189,15 @@ func (f *fileHandler) Load(ctx context.Context, m *inference.Metrics) (inference
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.file, err)
 	}
-	if len(f.transform) > 0 {
-		if data, err = Fuse(f.transform, data); err != nil {
+	if f.transform != nil {
+		if data, err = fuse(f.transform, data); err != nil {
 			return nil, err
 		}
 	}
 	h := f.base
 	h.Model = data
 	// A fused TransformGraph imputes: nulls are its missing values.
-	h.NullAsMissing = len(f.transform) > 0
+	h.NullAsMissing = f.transform != nil
 	return h.Load(ctx, m)
 }
 
@@ -198,6 +208,11 @@ func Fuse(transform, model []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transform graph: %w", err)
 	}
+	return fuse(pre, model)
+}
+
+// fuse is Fuse with the transform parsed (xf.Fuse clones it).
+func fuse(pre *onnxpb.ModelProto, model []byte) ([]byte, error) {
 	mp, err := onnx.Unmarshal(model)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)

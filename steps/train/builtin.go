@@ -267,12 +267,19 @@ func fitOne(ctx context.Context, s settings, o options, sp splits, trainRows, ev
 	return t, nil
 }
 
-func runBuiltin(ctx context.Context, r *step.Run, s settings) error {
+// builtinInputs checks the hyper-parameters, then reads the splits: a
+// typo in --hparams fails before any data is read.
+func builtinInputs(ctx context.Context, r *step.Run, s settings) (options, splits, error) {
 	o, err := builtinOptions(s.trainer, s.hparams, s.seed)
 	if err != nil {
-		return err
+		return o, splits{}, err
 	}
 	sp, err := readSplits(ctx, r, s)
+	return o, sp, err
+}
+
+func runBuiltin(ctx context.Context, r *step.Run, s settings) error {
+	o, sp, err := builtinInputs(ctx, r, s)
 	if err != nil {
 		return err
 	}

@@ -29,11 +29,7 @@ type SkippedKey struct {
 
 // runPerKey fits one built-in model per key of the train split.
 func runPerKey(ctx context.Context, r *step.Run, s settings) error {
-	o, err := builtinOptions(s.trainer, s.hparams, s.seed)
-	if err != nil {
-		return err
-	}
-	sp, err := readSplits(ctx, r, s)
+	o, sp, err := builtinInputs(ctx, r, s)
 	if err != nil {
 		return err
 	}
