@@ -11,6 +11,8 @@ ORT_LIB    := $(CACHE)/lib/libonnxruntime.so.1
 VERSITYGW  := $(CACHE)/bin/versitygw
 BIN        := $(CURDIR)/bin/mlsteps
 GO_PKGS    := ./...
+# where the checked-in compiled example runs (TestExamplesCompile compares)
+EXAMPLE_CLUSTER := --root 's3://ml-artifacts/mlsteps?region=us-east-1' --image ghcr.io/mlsteps/mlsteps:0.1.0
 
 export MLSTEPS_ORT_LIB := $(ORT_LIB)
 export CGO_ENABLED := 1
@@ -67,7 +69,8 @@ demo: setup build
 	@bash scripts/demo.sh $(BIN)
 
 bench: setup build
-	MLSTEPS_BIN=$(BIN) go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(GO_PKGS)
+	@mkdir -p bench
+	MLSTEPS_BIN=$(BIN) go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(GO_PKGS) 2>&1 | go run ./scripts/benchtable -out bench/results.md
 
 fuzz:
 	@set -e; for pkg in $$(go list ./...); do \
@@ -77,10 +80,14 @@ fuzz:
 	  done; \
 	done
 
-## manifests: regenerate manifests/ from the step contracts (CI fails when stale).
+## manifests: regenerate manifests/ from the step contracts and examples/penguins/compiled/ (CI fails when stale).
 manifests: build
 	rm -rf manifests/argo manifests/kfp
 	$(BIN) manifests manifests
+	$(BIN) describe --markdown > docs/steps.md
+	@mkdir -p examples/penguins/compiled
+	$(BIN) compile examples/penguins/pipeline.yaml --target argo $(EXAMPLE_CLUSTER) -o examples/penguins/compiled/argo.yaml
+	$(BIN) compile examples/penguins/pipeline.yaml --target kfp $(EXAMPLE_CLUSTER) -o examples/penguins/compiled/kfp.yaml
 
 clean:
 	rm -rf bin .demo

@@ -38,6 +38,11 @@ type Split struct {
 	Name     string   `json:"name"`
 	RowCount int64    `json:"row_count"`
 	Files    []string `json:"files"`
+	// PartRows holds each file's row count, in Files order, so a reader of
+	// a share of the parts (a shard) knows where its rows sit in the split
+	// without opening the others. Datasets written before it was recorded
+	// lack it: PartRowCounts then reads the part footers.
+	PartRows []int64 `json:"part_rows,omitempty"`
 }
 
 // SplitDir is the folder of a split's part files, as TFX names it.
@@ -68,9 +73,10 @@ type DatasetWriter struct {
 }
 
 type splitState struct {
-	rows  int64
-	files []string
-	part  *partWriter
+	rows     int64
+	files    []string
+	partRows []int64
+	part     *partWriter
 }
 
 type partWriter struct {
@@ -133,6 +139,7 @@ func (d *DatasetWriter) Write(split string, rec arrow.RecordBatch) error {
 		return fmt.Errorf("dataset %s: write %s: %w", d.w.sc.URI, st.files[len(st.files)-1], err)
 	}
 	st.part.rows += rec.NumRows()
+	st.partRows[len(st.partRows)-1] += rec.NumRows()
 	st.rows += rec.NumRows()
 	return nil
 }
@@ -165,6 +172,7 @@ func (d *DatasetWriter) openPart(split string, st *splitState) error {
 		return fmt.Errorf("dataset %s: start %s: %w", d.w.sc.URI, name, err)
 	}
 	st.files = append(st.files, name)
+	st.partRows = append(st.partRows, 0)
 	st.part = &partWriter{fw: fw, pw: pw}
 	return nil
 }
@@ -201,7 +209,7 @@ func (d *DatasetWriter) Close() error {
 			}
 		}
 		total += st.rows
-		splits = append(splits, Split{Name: name, RowCount: st.rows, Files: st.files})
+		splits = append(splits, Split{Name: name, RowCount: st.rows, Files: st.files, PartRows: st.partRows})
 	}
 	cols := make([]Column, len(d.schema.Fields()))
 	for i, f := range d.schema.Fields() {

@@ -1,34 +1,31 @@
 #!/usr/bin/env bash
-# make demo: the penguins pipeline (import → validate → transform,
-# import-model → infer) on
-# file:// storage, run twice: cold, then fully cached; then what it wrote.
+# make demo: the penguins example end to end on file:// storage (no server):
+# import → validate → transform → train → evaluate → deploy → infer, cold,
+# then fully cached, then with one parameter changed; then the registry and
+# the lineage of the pushed model.
 set -euo pipefail
 bin=${1:-bin/mlsteps}
-root="$(pwd)/.demo/runs"
+demo=${DEMO_DIR:-$(pwd)/.demo}
+root="$demo/runs"
+registry="file://$demo/registry"
+run() {
+	"$bin" --log-level warn run examples/penguins/pipeline.yaml --root "file://$root" --param registry="$registry" "$@"
+}
 
-echo "== mlsteps run examples/penguins/pipeline.yaml --root file://$root   (cold)"
-"$bin" --log-level warn run examples/penguins/pipeline.yaml --root "file://$root"
-
+echo "== 1. mlsteps run examples/penguins/pipeline.yaml   (cold)"
+run
 echo
-echo "== the same again: every step is a cache hit (keys: step, version, binary, parameters, input content)"
-"$bin" --log-level warn run examples/penguins/pipeline.yaml --root "file://$root"
-
-examples=$(ls -d "$root"/import/*/examples | head -1)
+echo "== 2. the same again: every step is a cache hit (keys: step, version, binary, parameters, input content)"
+run
 echo
-echo "== mlsteps artifact show --summary file://$examples"
-"$bin" artifact show --summary "file://$examples"
-
+echo "== 3. one parameter changed (--param trees=40): train and what follows re-run; evaluate compares with the pushed model"
+run --param trees=40
 echo
-echo "== anomalies (TFDV's Anomalies JSON) and the statistics report"
-cat "$(ls -d "$root"/validate/*/anomalies | head -1)/anomalies.json"
-echo "report: $(ls -d "$root"/validate/*/statistics | head -1)/report.html"
-
-graph=$(ls -d "$root"/transform/*/transform_graph | head -1)
+echo "== 4. the registry: mlsteps registry list --registry $registry --name penguins"
+"$bin" registry list --registry "$registry" --name penguins
+pushed=$(ls -td "$root"/deploy/*/pushed_model | head -1)
 echo
-echo "== the fitted preprocessing as ONNX: $graph/transform.onnx"
-"$bin" artifact verify "file://$graph"
-
-preds=$(ls -d "$root"/infer/*/predictions | head -1)
+echo "== 5. where the pushed model came from: mlsteps lineage --depth 4 file://$pushed"
+"$bin" lineage --depth 4 "file://$pushed" | cut -c1-160
 echo
-echo "== predictions of the PyTorch-trained classifier on the eval split (metrics under Beam's names)"
-"$bin" artifact show --summary "file://$preds"
+echo "Serve it: $bin serve --watch penguins=$registry/penguins/current --addr 127.0.0.1:8080"

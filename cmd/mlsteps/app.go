@@ -69,6 +69,8 @@ func newApp(opts options) (*cli.App, error) {
 	app.Commands = append(app.Commands, lineageCommand(opts))
 	app.Commands = append(app.Commands, runCommand(reg, opts), compileCommand(reg, opts), submitCommand(reg, opts), manifestsCommand(reg))
 	app.Commands = append(app.Commands, serveCommand(opts))
+	app.Commands = append(app.Commands, shardPlanCommand(opts))
+	app.Commands = append(app.Commands, registryCommand(opts), infraServeCommand())
 	return app, nil
 }
 
@@ -142,8 +144,13 @@ func describeCommand(reg *step.Registry, opts options) *cli.Command {
 		Usage:        "print a step's contract: inputs, outputs and parameters with types and defaults",
 		ArgsUsage:    "STEP",
 		OnUsageError: usageError,
-		Flags:        []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the contract as JSON"}},
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the contract as JSON"},
+			&cli.BoolFlag{Name: "markdown", Usage: "print every step's contract as the Markdown step catalogue (docs/steps.md)"}},
 		Action: func(c *cli.Context) error {
+			if c.Bool("markdown") {
+				_, err := opts.Stdout.Write(catalogMarkdown(reg))
+				return err
+			}
 			// urfave/cli stops parsing flags at the first argument; accept
 			// `describe STEP --json` as users write it.
 			asJSON := c.Bool("json")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,12 @@ func TestExamplesCompile(t *testing.T) {
 			code, stdout, stderr := runApp(t, "compile", f, "--target", target, "--root", "s3://ml-artifacts/mlsteps?region=us-east-1", "--image", "ghcr.io/mlsteps/mlsteps:0.1.0")
 			if code != 0 || !strings.Contains(stdout, "penguins") && !strings.Contains(stdout, "name:") {
 				t.Errorf("%s --target %s: exit %d\n%s", f, target, code, stderr)
+			}
+			// An example may check in its compiled forms; they must be
+			// what the compiler makes now.
+			golden := filepath.Join(filepath.Dir(f), "compiled", target+".yaml")
+			if have, err := os.ReadFile(golden); err == nil && string(have) != stdout {
+				t.Errorf("%s is stale: run `make manifests` and commit it", golden)
 			}
 		}
 	}

@@ -35,6 +35,9 @@ func TestManifestsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if have, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "steps.md")); err != nil || !bytes.Equal(have, catalogMarkdown(reg)) {
+		t.Errorf("docs/steps.md is stale or missing: run `make manifests` and commit it")
+	}
 	dir := filepath.Join(testenv.RepoRoot(t), "manifests")
 	for name, data := range files {
 		have, err := os.ReadFile(filepath.Join(dir, name))

@@ -103,6 +103,7 @@ func runCommand(reg *step.Registry, opts options) *cli.Command {
 				return err
 			}
 			local.WriteSummary(opts.Stdout, res)
+			writeHighlights(c.Context, opts.Stdout, store, res)
 			switch res.ExitCode {
 			case step.ExitGate:
 				return &step.GateError{Gate: "pipeline " + res.Pipeline, Reason: "a gate stopped part of the pipeline"}

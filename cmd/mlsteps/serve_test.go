@@ -363,6 +363,9 @@ func BenchmarkServe(b *testing.B) {
 				b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
 				b.ReportMetric(float64(quantile(lats, 0.50).Microseconds()), "p50-µs")
 				b.ReportMetric(float64(quantile(lats, 0.99).Microseconds()), "p99-µs")
+				testenv.BenchRow(b, testenv.Row{Issue: 9, Figure: fmt.Sprintf("serve (OIP over HTTP/JSON), one-row requests, %d clients, queue delay %s", clients, delay),
+					Ours: float64(total) / elapsed.Seconds(), Unit: fmt.Sprintf("req/s (p50 %.2f ms, p99 %.2f ms)",
+						float64(quantile(lats, 0.50).Microseconds())/1000, float64(quantile(lats, 0.99).Microseconds())/1000)})
 			})
 		}
 	}
@@ -381,6 +384,8 @@ func BenchmarkServe(b *testing.B) {
 			out.Release()
 		}
 		b.ReportMetric(float64(b.N*calls)*float64(rec.NumRows())/b.Elapsed().Seconds(), "rows/s")
+		testenv.BenchRow(b, testenv.Row{Issue: 9, Figure: "raw ONNX Runtime on the served model, batches of 64 (the ceiling serve shares)",
+			Ours: float64(b.N*calls) * float64(rec.NumRows()) / b.Elapsed().Seconds(), Unit: "rows/s"})
 	})
 }
 

@@ -88,6 +88,10 @@ type ROCPoint struct {
 	Threshold float64 `json:"threshold"`
 	FPR       float64 `json:"false_positive_rate"`
 	TPR       float64 `json:"true_positive_rate"`
+	// Precision at the threshold, 1 above every score (scikit-learn's
+	// precision_recall_curve end point): with TPR as the recall, the
+	// points are also the precision-recall curve.
+	Precision float64 `json:"precision"`
 }
 
 // probEps is the clip of log loss, float64's machine epsilon, as
@@ -110,7 +114,13 @@ func classification(d *rows, classes []string, idx []int32, w []float64, o *Opti
 		cm[y*k+p] += wi
 		total += wi
 		s := d.scores[int(r)*k : int(r)*k+k]
-		logLoss -= wi * math.Log(min(max(s[y], probEps), 1-probEps))
+		// As scikit-learn: clip every probability, then renormalise the
+		// row, so float32 scores summing to 1±1e-7 lose nothing.
+		var clipped float64
+		for _, v := range s {
+			clipped += min(max(v, probEps), 1-probEps)
+		}
+		logLoss -= wi * math.Log(min(max(s[y], probEps), 1-probEps)/clipped)
 		if k == 2 {
 			e := s[1]
 			if y == 1 {
@@ -248,7 +258,7 @@ func binaryCurve(d *rows, idx []int32, w []float64, c, k int, roc *[]ROCPoint) (
 	if roc != nil && len(pts) > 0 {
 		// Above every score, nothing is positive: scikit-learn 1.2 puts
 		// this point at the highest score + 1.
-		*roc = append((*roc)[:0], ROCPoint{Threshold: pts[0].score + 1})
+		*roc = append((*roc)[:0], ROCPoint{Threshold: pts[0].score + 1, Precision: 1})
 	}
 	var tp, fp, area, sumAP float64
 	for i := 0; i < len(pts); {
@@ -266,7 +276,7 @@ func binaryCurve(d *rows, idx []int32, w []float64, c, k int, roc *[]ROCPoint) (
 			sumAP += (tp - prevTP) * tp / (tp + fp)
 		}
 		if roc != nil {
-			*roc = append(*roc, ROCPoint{Threshold: pts[i].score, FPR: safeDiv(fp, N), TPR: safeDiv(tp, P)})
+			*roc = append(*roc, ROCPoint{Threshold: pts[i].score, FPR: safeDiv(fp, N), TPR: safeDiv(tp, P), Precision: safeDiv(tp, tp+fp)})
 		}
 		i = j
 	}

@@ -36,7 +36,8 @@
 //
 //   - Classification: example count, accuracy, precision, recall and F1
 //     per class and macro, micro and weighted averaged (zero_division 0),
-//     the confusion matrix, log loss (probabilities clipped to [ε, 1−ε]),
+//     the confusion matrix, log loss (probabilities clipped to [ε, 1−ε],
+//     then each row renormalised, as scikit-learn 1.2 does),
 //     Brier score, ROC AUC and average precision (binary: of the second
 //     class; multi-class: one-vs-rest macro), and calibration (expected
 //     calibration error over equal-width bins, with the bins). The

@@ -2,6 +2,7 @@ package inference_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/mlsteps/mlsteps/components/inference"
 	"github.com/mlsteps/mlsteps/components/onnx/ort"
 	"github.com/mlsteps/mlsteps/components/onnx/ort/orttest"
+	"github.com/mlsteps/mlsteps/internal/testenv"
 )
 
 // benchBatches makes n batches of rows rows of penguin-like features, as
@@ -224,6 +226,8 @@ func benchRatio(b *testing.B, name string, model []byte, label string, outputs [
 	b.ReportMetric(engine/run, "ratio-run")
 	b.Logf("%s batch %d: engine %.0f rows/s; raw loops: Run %.0f rows/s, RunWithBinding %.0f rows/s; ratio %.3f to the faster (target >= 0.97), %.3f to Run",
 		name, batch, engine, run, bound, engine/max(run, bound), engine/run)
+	testenv.BenchRow(b, testenv.Row{Issue: 7, Figure: fmt.Sprintf("inference engine, %s, batch %d", name, batch), Ours: engine, Unit: "rows/s",
+		Reference: "raw ONNX Runtime loop (faster of Run, RunWithBinding)", Ref: max(run, bound), Ratio: engine / max(run, bound), Better: "higher", Target: "≥ 0.97"})
 }
 
 var probsOut = rawOutput{name: "probs", width: 3}
@@ -292,4 +296,6 @@ func BenchmarkKeyed(b *testing.B) {
 	b.ReportMetric(rate[2], "rows/s")
 	b.Logf("keyed, 10 keys, batch %d: max_models 2 %.0f rows/s (%d loads), max_models 10 %.0f rows/s (%d loads), ratio %.3f",
 		batch, rate[2], loads[2], rate[10], loads[10], rate[2]/rate[10])
+	testenv.BenchRow(b, testenv.Row{Issue: 7, Figure: fmt.Sprintf("keyed models, 10 keys at random, max_models 2, batch %d", batch), Ours: rate[2], Unit: "rows/s",
+		Reference: "max_models 10 (all loaded)", Ref: rate[10], Ratio: rate[2] / rate[10], Better: "higher"})
 }

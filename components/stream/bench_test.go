@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -111,7 +112,7 @@ func BenchmarkStream(b *testing.B) {
 			if window > 0 {
 				name = bc.name + "/window-" + strconv.Itoa(window)
 			}
-			b.Run(name, func(b *testing.B) { benchStream(b, mlp(b), bc.open(b), window) })
+			b.Run(name, func(b *testing.B) { benchStream(b, name, mlp(b), bc.open(b), window) })
 		}
 	}
 }
@@ -124,7 +125,7 @@ const streamMessages = 20000
 
 // benchStream runs streamMessages×b.N messages through br; window > 0
 // bounds the messages published and not yet answered.
-func benchStream(b *testing.B, h inference.ModelHandler, br broker, window int) {
+func benchStream(b *testing.B, name string, h inference.ModelHandler, br broker, window int) {
 	total := streamMessages * b.N
 	if window > 0 {
 		total /= 10
@@ -234,4 +235,7 @@ func benchStream(b *testing.B, h inference.ModelHandler, br broker, window int) 
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(0, "ns/op")
+	testenv.BenchRow(b, testenv.Row{Issue: 9, Figure: fmt.Sprintf("stream %s: throughput, %d penguins messages", name, total), Ours: float64(total) / took.Seconds(), Unit: "msgs/s"})
+	testenv.BenchRow(b, testenv.Row{Issue: 9, Figure: "stream " + name + ": publish-to-answer latency", Ours: float64(lat[len(lat)/2].Microseconds()) / 1000,
+		Unit: fmt.Sprintf("ms p50, %.1f ms p99", float64(lat[len(lat)*99/100].Microseconds())/1000)})
 }

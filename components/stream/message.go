@@ -175,7 +175,27 @@ type deadLetter struct {
 func outputs(rec arrow.RecordBatch, i int) map[string]any {
 	out := make(map[string]any, rec.NumCols())
 	for j, col := range rec.Columns() {
+		if rec.ColumnName(j) == modelIDColumn {
+			continue // the result's own model_id
+		}
 		out[rec.ColumnName(j)] = col.GetOneForMarshal(i)
 	}
 	return out
+}
+
+// modelIDColumn is where a handler that routes rows (keyed models, A/B)
+// names each row's model.
+const modelIDColumn = "model_id"
+
+// rowModelID is the model that answered row i: the handler's per-row
+// model_id when it has one, else the batch's.
+func rowModelID(rec arrow.RecordBatch, i int, batch string) string {
+	idx := rec.Schema().FieldIndices(modelIDColumn)
+	if len(idx) == 0 || rec.Column(idx[0]).IsNull(i) {
+		return batch
+	}
+	if s, ok := rec.Column(idx[0]).GetOneForMarshal(i).(string); ok && s != "" {
+		return s
+	}
+	return batch
 }

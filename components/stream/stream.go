@@ -244,7 +244,8 @@ func (r *runner) infer(b []pending) {
 			for i, pos := range res.Rows {
 				p := b[pos]
 				answered[pos] = true
-				body, err := json.Marshal(result{ID: p.ex.id, MessageID: p.msg.LoggableID, ModelID: res.ModelID, Outputs: outputs(res.Inference, i)})
+				body, err := json.Marshal(result{ID: p.ex.id, MessageID: p.msg.LoggableID, ModelID: rowModelID(res.Inference, i, res.ModelID),
+					Outputs: outputs(res.Inference, i)})
 				if err != nil {
 					// A NaN output, say: this example has no result to give.
 					r.publishDead(p.msg, res.ModelID, "encode result: "+err.Error())

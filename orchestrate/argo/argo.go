@@ -85,6 +85,7 @@ func Compile(g *pipeline.Graph, reg *step.Registry, opts Options) (any, error) {
 		spec.Arguments.Parameters = append(spec.Arguments.Parameters, ap)
 	}
 	dag := &wfv1.DAGTemplate{FailFast: ptr(false)}
+	owner := map[string]string{} // task -> the pipeline step it runs (a sharded step has three tasks)
 	for _, name := range g.Order() {
 		s := g.Step(name)
 		stepSpec, _ := reg.Lookup(s.Type)
@@ -94,13 +95,23 @@ func Compile(g *pipeline.Graph, reg *step.Registry, opts Options) (any, error) {
 			errs.Problems = append(errs.Problems, *err)
 			continue
 		}
+		if s.Shards > 0 {
+			tmpls, tasks := fanOut(s, stepSpec, tmpl, task, opts)
+			spec.Templates = append(spec.Templates, tmpls...)
+			dag.Tasks = append(dag.Tasks, tasks...)
+			for _, t := range tasks {
+				owner[t.Name] = name
+			}
+			continue
+		}
 		spec.Templates = append(spec.Templates, tmpl)
 		dag.Tasks = append(dag.Tasks, task)
+		owner[name] = name
 	}
 	if len(errs.Problems) > 0 {
 		return nil, errs
 	}
-	addConditions(g, spec.Templates, dag.Tasks)
+	addConditions(g, owner, spec.Templates, dag.Tasks)
 	spec.Templates = append([]wfv1.Template{{Name: "main", DAG: dag}}, spec.Templates...)
 	meta := metav1.ObjectMeta{Namespace: opts.Namespace, Labels: map[string]string{"mlsteps.dev/pipeline": p.Name}}
 	if opts.Kind == KindWorkflowTemplate {
@@ -225,15 +236,22 @@ func sortedKeys[V any](m map[string]V) []string {
 // addConditions turns `when` conditions into Argo's: the upstream template
 // exposes the property as an output parameter (the step writes
 // OUTPUT.KEY into its result folder) and the task's when compares it.
-func addConditions(g *pipeline.Graph, templates []wfv1.Template, tasks []wfv1.DAGTask) {
+// owner maps each task to its pipeline step: a sharded step's plan,
+// shard and merge tasks all take its condition, and the upstream's
+// outputs are its merge's.
+func addConditions(g *pipeline.Graph, owner map[string]string, templates []wfv1.Template, tasks []wfv1.DAGTask) {
+	templateOf := map[string]string{}
+	for _, t := range tasks {
+		templateOf[t.Name] = t.Template
+	}
 	for i := range tasks {
-		c := g.When(tasks[i].Name)
+		c := g.When(owner[tasks[i].Name])
 		if c == nil {
 			continue
 		}
 		param := c.Output + step.KFPPropertySep + c.Property
 		for j := range templates {
-			if templates[j].Name != c.Step {
+			if templates[j].Name != templateOf[c.Step] {
 				continue
 			}
 			if !slices.ContainsFunc(templates[j].Outputs.Parameters, func(p wfv1.Parameter) bool { return p.Name == param }) {

@@ -10,6 +10,13 @@
 // and writes artifacts at the local paths KFP's launcher mounts for their
 // URIs, and writes the executor output file with each artifact's metadata.
 //
+// A sharded step (shards: N) compiles as KFP's SDK compiles a
+// dsl.ParallelFor with dsl.Collected outputs: a for-loop DAG component over
+// the shard list ["0/N", …] whose body runs the step's component with the
+// item as its "shard" parameter (retried alone by its retry policy), its
+// outputs collected into artifact lists that feed the merge component
+// (inputs merge-OUTPUT, isArtifactList), which keeps the step's task name.
+//
 //	spec, err := kfp.Compile(graph, registry, kfp.Options{Image: "ghcr.io/acme/mlsteps:1.0"})
 //	data, err := kfp.Marshal(spec)
 //

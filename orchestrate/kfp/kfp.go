@@ -165,6 +165,14 @@ func Compile(g *pipeline.Graph, reg *step.Registry, opts Options) (*pipelinespec
 			decl, _ := spec.Param(pname)
 			task.Inputs.Parameters[pname] = paramInput(v.Text, decl)
 		}
+		if s.Shards > 0 {
+			if s.When != "" {
+				errs.Problems = append(errs.Problems, pipeline.Problem{Path: path + ".when", Msg: "the kfp target cannot put a condition on a sharded step yet (the argo target and local runs can)"})
+				continue
+			}
+			fanOut(g, reg, s, spec, comp, exec, task, components, deploy, dag)
+			continue
+		}
 		dag.Tasks[name] = task
 	}
 	if len(errs.Problems) > 0 {

@@ -11,6 +11,12 @@
 //
 //	res, err := local.Run(ctx, graph, registry, local.Options{Binary: exe, Root: "file:///tmp/mlsteps"})
 //
+// A sharded step (shards: N in the file) runs as N child processes at once
+// (at most Parallelism), `mlsteps STEP --shard I/N`, each retried alone
+// per the step's retries and cached by its own key; when all succeeded,
+// `mlsteps STEP --merge OUTPUT=URI …` combines their partial outputs into
+// the step's outputs. StepResult.Shards holds each shard's result.
+//
 // A gate (a step exiting 3) skips the steps that depend on it; the rest of
 // the pipeline finishes, and the run's exit code is 3. A failed step (exit
 // 1, after its retries) skips its dependants and makes the run exit 1.

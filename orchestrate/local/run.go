@@ -74,6 +74,11 @@ type StepResult struct {
 	Digests  map[string]string `json:"digests,omitempty"`
 	CacheKey string            `json:"cache_key,omitempty"`
 	LogFile  string            `json:"log_file,omitempty"`
+	// Shards, for a sharded step, is how each shard ended, in shard
+	// order; the step's own fields are its merge's, and MergeDuration the
+	// merge's own wall time (Duration covers shards and merge).
+	Shards        []*StepResult `json:"shards,omitempty"`
+	MergeDuration time.Duration `json:"merge_duration_ns,omitempty"`
 }
 
 // Result is a whole run.
@@ -268,7 +273,8 @@ func (r *runner) holds(ctx context.Context, c *pipeline.Condition) (bool, error)
 	return (got == c.Value) != c.Negate, nil
 }
 
-// runStep runs one step as a child process, with its retries.
+// runStep runs one step as a child process, with its retries (a sharded
+// step as its shards, then its merge).
 func (r *runner) runStep(ctx context.Context, name string) {
 	s := r.g.Step(name)
 	sr := r.byName[name]
@@ -281,17 +287,47 @@ func (r *runner) runStep(ctx context.Context, name string) {
 	for input, ref := range r.g.Refs(name) {
 		inputs[input] = r.byName[ref.Step].Outputs[ref.Output]
 	}
-	noCache := r.opts.NoCache || s.NoCache || slices.Contains(r.rerun, name)
+	t := task{step: name, label: name, typ: s.Type, inputs: inputs, retries: s.Retries,
+		noCache: r.opts.NoCache || s.NoCache || slices.Contains(r.rerun, name)}
+	if s.Shards > 0 {
+		r.runSharded(ctx, t, s.Shards, sr)
+	} else {
+		r.runTask(ctx, t, sr)
+	}
+	level := slog.LevelInfo
+	if sr.Status == Failed {
+		level = slog.LevelError
+	}
+	r.opts.Logger.Log(ctx, level, "step ended", "step", name, "status", sr.Status, "reason", sr.Reason, "duration", time.Since(start).Round(time.Millisecond).String(), "log", sr.LogFile)
+}
+
+// task is one child process to run: a step, one of its shards or its merge.
+type task struct {
+	step    string // the pipeline step
+	label   string // names its log and result files: step, step.shard-0003, step.merge
+	typ     string
+	inputs  map[string]string
+	extra   []string // --shard I/N, --merge NAME=URI…
+	noCache bool
+	retries int
+}
+
+// runTask runs t, retrying failures (exit 1) up to t.retries times, and
+// records how it ended in sr.
+func (r *runner) runTask(ctx context.Context, t task, sr *StepResult) {
 	for attempt := 1; ; attempt++ {
 		sr.Attempts = attempt
-		res, code, err := r.exec(ctx, name, s.Type, inputs, noCache, attempt)
+		res, code, logPath, err := r.exec(ctx, t, attempt)
+		if logPath != "" {
+			sr.LogFile = logPath
+		}
 		switch {
 		case err != nil:
 			sr.Status, sr.Reason = Failed, err.Error()
 		case code == step.ExitOK && res.Cached:
-			sr.Status = Cached
+			sr.Status, sr.Reason = Cached, ""
 		case code == step.ExitOK:
-			sr.Status = Succeeded
+			sr.Status, sr.Reason = Succeeded, ""
 		case code == step.ExitGate:
 			sr.Status, sr.Reason = Gated, res.Error
 		default:
@@ -302,40 +338,35 @@ func (r *runner) runStep(ctx context.Context, name string) {
 		}
 		sr.Outputs, sr.Digests, sr.CacheKey = res.Outputs, res.Digests, res.CacheKey
 		// Usage errors (exit 2) and gates are not transient: no retry.
-		if sr.Status != Failed || code == step.ExitUsage || attempt > s.Retries || ctx.Err() != nil {
+		if sr.Status != Failed || code == step.ExitUsage || attempt > t.retries || ctx.Err() != nil {
 			break
 		}
-		r.opts.Logger.Warn("step failed, retrying", "step", name, "attempt", attempt, "of", s.Retries+1, "reason", sr.Reason)
+		r.opts.Logger.Warn("step failed, retrying", "step", t.label, "attempt", attempt, "of", t.retries+1, "reason", sr.Reason)
 		time.Sleep(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second))
 	}
-	level := slog.LevelInfo
-	if sr.Status == Failed {
-		level = slog.LevelError
-	}
-	r.opts.Logger.Log(ctx, level, "step ended", "step", name, "status", sr.Status, "reason", sr.Reason, "duration", time.Since(start).Round(time.Millisecond).String(), "log", sr.LogFile)
 }
 
 // exec starts `mlsteps <type> …` and reads its result.
-func (r *runner) exec(ctx context.Context, name, typ string, inputs map[string]string, noCache bool, attempt int) (step.Result, int, error) {
+func (r *runner) exec(ctx context.Context, t task, attempt int) (step.Result, int, string, error) {
 	var res step.Result
-	resultDir := filepath.Join(r.opts.LogDir, fmt.Sprintf("%s.%d.result", name, attempt))
-	args := []string{"--log-format", "json", typ, "--cache-root", r.root.String(), "--result-dir", resultDir}
-	if noCache {
+	resultDir := filepath.Join(r.opts.LogDir, fmt.Sprintf("%s.%d.result", t.label, attempt))
+	args := []string{"--log-format", "json", t.typ, "--cache-root", r.root.String(), "--result-dir", resultDir}
+	if t.noCache {
 		args = append(args, "--no-cache")
 	}
-	for _, in := range sortedKeys(inputs) {
-		args = append(args, "--in", in+"="+inputs[in])
+	for _, in := range sortedKeys(t.inputs) {
+		args = append(args, "--in", in+"="+t.inputs[in])
 	}
-	for _, p := range sortedKeys(r.values[name]) {
-		args = append(args, "--"+p+"="+r.values[name][p])
+	for _, p := range sortedKeys(r.values[t.step]) {
+		args = append(args, "--"+p+"="+r.values[t.step][p])
 	}
-	logPath := filepath.Join(r.opts.LogDir, fmt.Sprintf("%s.%d.log", name, attempt))
+	args = append(args, t.extra...)
+	logPath := filepath.Join(r.opts.LogDir, fmt.Sprintf("%s.%d.log", t.label, attempt))
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return res, 0, err
+		return res, 0, "", err
 	}
 	defer logf.Close()
-	r.byName[name].LogFile = logPath
 	cmd := exec.CommandContext(ctx, r.opts.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if r.opts.BuildID != "" {
@@ -343,7 +374,7 @@ func (r *runner) exec(ctx context.Context, name, typ string, inputs map[string]s
 	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
-	r.opts.Logger.Info("step started", "step", name, "type", typ, "attempt", attempt)
+	r.opts.Logger.Info("step started", "step", t.label, "type", t.typ, "attempt", attempt)
 	runErr := cmd.Run()
 	code := 0
 	var exitErr *exec.ExitError
@@ -351,18 +382,18 @@ func (r *runner) exec(ctx context.Context, name, typ string, inputs map[string]s
 	case errors.As(runErr, &exitErr):
 		code = exitErr.ExitCode()
 	case runErr != nil:
-		return res, 0, fmt.Errorf("start %s: %w", typ, runErr)
+		return res, 0, logPath, fmt.Errorf("start %s: %w", t.typ, runErr)
 	}
 	data, err := os.ReadFile(filepath.Join(resultDir, "result.json"))
 	if err != nil {
 		// Failed before the contract checks passed (usage): the log says why.
 		res.Error = lastLogError(logPath)
-		return res, code, nil
+		return res, code, logPath, nil
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
-		return res, code, fmt.Errorf("result of %s: %w", name, err)
+		return res, code, logPath, fmt.Errorf("result of %s: %w", t.label, err)
 	}
-	return res, code, nil
+	return res, code, logPath, nil
 }
 
 // lastLogError finds the error the step printed last.
@@ -421,6 +452,9 @@ func WriteSummary(w io.Writer, res *Result) {
 			if s.Reason != "" {
 				detail += "  (" + firstLine(s.Reason) + ")"
 			}
+		}
+		if len(s.Shards) > 0 {
+			detail = fmt.Sprintf("[%d shards] %s", len(s.Shards), detail)
 		}
 		fmt.Fprintf(w, "%-16s %-10s %-7s %9s  %s\n", s.Name, s.Status, cached, s.Duration.Round(time.Millisecond), detail)
 	}

@@ -61,6 +61,7 @@ func Check(p *Pipeline, reg *step.Registry) (*Graph, error) {
 		}
 		g.refs[s.Name] = map[string]Ref{}
 		checkParams(s, spec, params, path, errs)
+		checkShards(s, spec, path, errs)
 		for _, name := range sortedKeys(s.Inputs) {
 			v := s.Inputs[name]
 			at := path + ".inputs." + name
@@ -163,6 +164,29 @@ func checkParams(s *Step, spec *step.Spec, params map[string]Parameter, path str
 	for _, decl := range spec.Params {
 		if _, given := s.Params[decl.Name]; decl.Required && !given {
 			errs.add(s.line, path+".params", fmt.Sprintf("%s needs parameter %s", s.Type, decl.Name))
+		}
+	}
+}
+
+// checkShards checks shards and shard_by against the step's contract.
+func checkShards(s *Step, spec *step.Spec, path string, errs *SpecError) {
+	if s.Shards == 0 && s.ShardBy == "" {
+		return
+	}
+	switch sh := spec.Shard; {
+	case sh == nil:
+		errs.add(s.shardAt, path+".shards", fmt.Sprintf("step %s does not shard (its contract declares no way to split its work)", s.Type))
+	case s.Shards == 0:
+		errs.add(s.shardAt, path+".shard_by", "give shards: N as well (how many shards)")
+	case s.ShardBy != "" && s.ShardBy != string(sh.By):
+		errs.add(s.shardAt, path+".shard_by", fmt.Sprintf("%q: %s shards by %s", s.ShardBy, s.Type, sh.By))
+	case sh.Check != nil:
+		texts := map[string]string{}
+		for name, v := range s.Params {
+			texts[name] = v.Text
+		}
+		if err := sh.Check(texts); err != nil {
+			errs.add(s.shardAt, path+".shards", err.Error())
 		}
 	}
 }

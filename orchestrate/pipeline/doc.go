@@ -16,6 +16,11 @@
 //	    retries: 2
 //	    resources: {cpu: "1", memory: 2Gi}
 //	    cache: false
+//	  - name: infer
+//	    step: infer
+//	    inputs: {examples: "{{steps.import.outputs.examples}}", model: "s3://models/m"}
+//	    shards: 8                      # 8 shards of the part files, then the merge
+//	    shard_by: parts                # optional: the step's own way (parts or key)
 //
 // Parse decodes the file (unknown fields are errors); Check validates the
 // whole pipeline against the step contracts before anything runs and

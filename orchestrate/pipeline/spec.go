@@ -47,8 +47,16 @@ type Step struct {
 	Resources Resources
 	// NoCache runs the step every time (cache: false in the file).
 	NoCache bool
+	// Shards, when above 0, runs the step as that many shards (each a
+	// share of its input's part files or keys) and then its merge; only
+	// steps whose contract declares Sharding may say it.
+	Shards int
+	// ShardBy is how the work splits (parts or key); empty takes the
+	// step's own way, and a way the step does not declare is an error.
+	ShardBy string
 	line    int
 	whenAt  int
+	shardAt int
 }
 
 // Value is a text value with where it was written.
@@ -91,6 +99,9 @@ func (e *SpecError) Error() string {
 	}
 	return fmt.Sprintf("pipeline %s: %s", e.File, strings.Join(lines, "; "))
 }
+
+// MaxShards bounds a step's shards: each is a process or a pod.
+const MaxShards = 1000
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
@@ -253,6 +264,18 @@ func parseStep(n *yaml.Node, path string, errs *SpecError) *Step {
 		"resources": func(_, v *yaml.Node) {
 			if err := strictDecode(v, &s.Resources); err != nil {
 				errs.add(v.Line, path+".resources", "want {cpu, memory, gpu}: "+yamlMsg(err))
+			}
+		},
+		"shards": func(_, v *yaml.Node) {
+			s.shardAt = v.Line
+			if err := v.Decode(&s.Shards); err != nil || s.Shards < 1 || s.Shards > MaxShards {
+				errs.add(v.Line, path+".shards", fmt.Sprintf("want a whole number from 1 to %d", MaxShards))
+			}
+		},
+		"shard_by": func(_, v *yaml.Node) {
+			s.ShardBy = scalar(v, path+".shard_by", errs)
+			if s.shardAt == 0 {
+				s.shardAt = v.Line
 			}
 		},
 		"cache": func(_, v *yaml.Node) {

@@ -3,6 +3,8 @@
 package catalog
 
 import (
+	"github.com/mlsteps/mlsteps/steps/deploy"
+	"github.com/mlsteps/mlsteps/steps/evaluate"
 	"github.com/mlsteps/mlsteps/steps/importer"
 	"github.com/mlsteps/mlsteps/steps/infer"
 	"github.com/mlsteps/mlsteps/steps/step"
@@ -18,7 +20,9 @@ func Registry() (*step.Registry, error) {
 		validate.Spec(),
 		transform.Spec(),
 		train.Spec(),
+		evaluate.Spec(),
 		importer.ModelSpec(),
 		infer.Spec(),
+		deploy.Spec(),
 	)
 }

@@ -33,13 +33,15 @@ func Spec() *step.Spec {
 		Summary: "turn raw CSV, TSV, JSON, JSONL or Parquet files into a split Dataset artifact",
 		Description: "Reads raw files at any blob URL (one file or a glob such as s3://bucket/raw/*.csv), infers column " +
 			"types, and writes a Dataset of Parquet parts with one folder per split (Split-train/part-00000.parquet). " +
-			"Rows go to splits by a seeded hash of --split-key (or the whole row), like TFX's ExampleGen.",
+			"Rows go to splits by a seeded hash of --split-key (or the whole row), like TFX's ExampleGen, or by the value " +
+			"of a column with --split-by (a split per year or region, like ExampleGen's input split patterns).",
 		Outputs: []step.Port{{Name: "examples", Type: artifacts.TypeDataset, Description: "the imported rows, split"}},
 		Params: []step.Param{
 			{Name: "source", Type: step.String, Required: true, Description: "raw file URL or glob (file://, s3://, gs://, azblob://, mem:// or a local path)", Example: "file:///data/penguins.json"},
 			{Name: "format", Type: step.String, Default: "auto", Enum: []string{"auto", "csv", "tsv", "json", "jsonl", "parquet"}, Description: "input format; auto picks it from each file's extension"},
 			{Name: "split", Type: step.String, Default: "train=2,eval=1", Description: "splits with weights (normalised); the default is TFX's 2:1", Example: "train=0.8,eval=0.2"},
 			{Name: "split-key", Type: step.String, Default: "", Description: "column whose value decides the split (rows sharing it stay together); empty hashes the whole row", Example: "Island"},
+			{Name: "split-by", Type: step.String, Default: "", Description: "split by value instead of by hash: --split then reads NAME=PREFIX[|PREFIX…], a row going to the first split with a prefix of this column's value as text (timestamps as RFC 3339); rows no split claims are left out and counted", Example: "date (with --split train=2012|2013,serving=2015)"},
 			{Name: "seed", Type: step.Int, Default: int64(0), Description: "seed of the split hash"},
 			{Name: "null-values", Type: step.String, Default: "", Description: "comma-separated CSV/TSV tokens read as null (an empty item is the empty field); empty means the default \"\" and NA; none disables", Example: "NA,,-"},
 			{Name: "infer-rows", Type: step.Int, Default: int64(10000), Description: "rows sampled to infer column types; 0 scans the whole first file first"},
@@ -90,7 +92,18 @@ type sourceRecord struct {
 }
 
 func run(ctx context.Context, r *step.Run) error {
-	splits, err := parseSplits(r.String("split"))
+	var (
+		splits splitSpec
+		err    error
+	)
+	if r.String("split-by") != "" {
+		if r.String("split-key") != "" {
+			return step.Usagef("give --split-key (split by hash) or --split-by (split by value), not both")
+		}
+		splits, err = parseValueSplits(r.String("split"))
+	} else {
+		splits, err = parseSplits(r.String("split"))
+	}
 	if err != nil {
 		return step.BadInput(err)
 	}
@@ -139,6 +152,11 @@ func run(ctx context.Context, r *step.Run) error {
 	var total int64
 	for _, s := range records {
 		total += s.Rows
+	}
+	if r.String("split-by") != "" {
+		// Left-out rows are a choice, not a loss, but the count says how big it was.
+		w.SetProperty("unmatched_rows", imp.unmatched)
+		r.Logger().Info("split by value", "column", r.String("split-by"), "unmatched_rows", imp.unmatched)
 	}
 	r.Logger().Info("imported", "files", len(records), "rows", total, "columns", len(imp.schema.Fields()))
 	return nil
@@ -191,8 +209,10 @@ type importer struct {
 	mem    memory.Allocator
 	bar    *progressbar.ProgressBar
 	schema *arrow.Schema
-	hasher *rowHasher
+	hasher assigner
 	dw     *artifacts.DatasetWriter
+	// unmatched counts the rows --split-by left out.
+	unmatched int64
 }
 
 func (imp *importer) importFile(ctx context.Context, s source) (sourceRecord, error) {
@@ -295,7 +315,15 @@ func (imp *importer) pump(ctx context.Context, tr tabular.Reader) error {
 }
 
 func (imp *importer) start(ctx context.Context, schema *arrow.Schema) error {
-	h, err := newRowHasher(schema, imp.r.String("split-key"), imp.r.Int("seed"))
+	var (
+		h   assigner
+		err error
+	)
+	if col := imp.r.String("split-by"); col != "" {
+		h, err = newValueSplitter(schema, col)
+	} else {
+		h, err = newRowHasher(schema, imp.r.String("split-key"), imp.r.Int("seed"))
+	}
 	if err != nil {
 		return step.BadInput(err)
 	}
@@ -321,6 +349,10 @@ func (imp *importer) write(ctx context.Context, batch arrow.RecordBatch, assign 
 	imp.hasher.assign(batch, imp.splits, a)
 	counts := make([]int, len(imp.splits.names))
 	for _, s := range a {
+		if s < 0 {
+			imp.unmatched++
+			continue
+		}
 		counts[s]++
 	}
 	for i, name := range imp.splits.names {

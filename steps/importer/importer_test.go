@@ -409,3 +409,64 @@ func TestS3SourceAndOutput(t *testing.T) {
 		t.Errorf("URI %s", a.URI)
 	}
 }
+
+// TestSplitByValue cuts seattle-weather by year with --split-by: every row
+// lands in the split its date claims, and the years no split names are
+// left out and counted.
+func TestSplitByValue(t *testing.T) {
+	store := artifacts.NewStore()
+	defer store.Close()
+	ctx := context.Background()
+	a, err := importTo(t, store, tempRoot(t), map[string]any{"source": testenv.VegaData(t, "seattle-weather.csv"),
+		"split-by": "date", "split": "train=2012|2013-0,serving=2015"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2012 is a leap year; "2013-0" claims January to September 2013.
+	want := map[string]int{"train": 366 + 273, "serving": 365}
+	for split, n := range want {
+		rows := 0
+		for rec, err := range a.Records(ctx, split, artifacts.ReadOptions{Columns: []string{"date"}}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := rec.Column(0)
+			for i := range col.Len() {
+				day := col.ValueStr(i)
+				ok := strings.HasPrefix(day, "2015")
+				if split == "train" {
+					ok = strings.HasPrefix(day, "2012") || day >= "2013-01" && day < "2013-10"
+				}
+				if !ok {
+					t.Fatalf("split %s holds %s", split, day)
+				}
+			}
+			rows += int(rec.NumRows())
+		}
+		if rows != n {
+			t.Errorf("split %s: %d rows, want %d", split, rows, n)
+		}
+	}
+	unmatched, err := artifacts.Property[int64](a.Sidecar, "unmatched_rows")
+	if err != nil || unmatched != 1461-366-273-365 {
+		t.Errorf("unmatched_rows %d (%v), want %d", unmatched, err, 1461-366-273-365)
+	}
+
+	bad := []struct {
+		params map[string]any
+		msg    string
+	}{
+		{map[string]any{"split-by": "date", "split-key": "date", "split": "a=2012"}, "not both"},
+		{map[string]any{"split-by": "day", "split": "a=2012"}, `--split-by "day": no such column (columns: "date"`},
+		{map[string]any{"split-by": "date", "split": "a=2012|"}, "split a has an empty value"},
+		{map[string]any{"split-by": "date", "split": "a=2012,a=2013"}, "split a named twice"},
+		{map[string]any{"split-by": "date", "split": "2012"}, "want NAME=PREFIX"},
+	}
+	for _, b := range bad {
+		b.params["source"] = testenv.VegaData(t, "seattle-weather.csv")
+		_, err := importTo(t, store, tempRoot(t), b.params)
+		if err == nil || !strings.Contains(err.Error(), b.msg) {
+			t.Errorf("%v: error %v, want one containing %q", b.params, err, b.msg)
+		}
+	}
+}

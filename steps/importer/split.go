@@ -1,22 +1,34 @@
 package importer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/zeebo/xxh3"
 )
 
-// splitSpec is a parsed --split: names with weights summing to 1.
+// splitSpec is a parsed --split: names with weights summing to 1, or
+// with --split-by the value prefixes each split claims.
 type splitSpec struct {
 	names []string
 	// upper[i] is the cumulative weight bound of split i, in [0, 2^64).
 	upper []uint64
+	// prefixes[i] are the values split i takes (--split-by).
+	prefixes [][]string
+}
+
+// assigner writes the split index of every row of rec into out; -1 leaves
+// a row out.
+type assigner interface {
+	assign(rec arrow.RecordBatch, spec splitSpec, out []int)
 }
 
 // parseSplits reads "train=0.8,eval=0.2" (weights are normalised, so
@@ -56,6 +68,33 @@ func parseSplits(s string) (splitSpec, error) {
 			bound = uint64(cum * math.MaxUint64)
 		}
 		spec.upper = append(spec.upper, bound)
+	}
+	return spec, nil
+}
+
+// parseValueSplits reads --split with --split-by: "train=2012|2013,serving=2015".
+func parseValueSplits(s string) (splitSpec, error) {
+	var spec splitSpec
+	for _, part := range strings.Split(s, ",") {
+		name, values, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return spec, fmt.Errorf("--split %q with --split-by: want NAME=PREFIX[|PREFIX…][,NAME=…]", s)
+		}
+		if name == "" || strings.ContainsAny(name, "/\\ ") || strings.HasPrefix(name, ".") {
+			return spec, fmt.Errorf("--split %q: bad split name %q", s, name)
+		}
+		if slices.Contains(spec.names, name) {
+			return spec, fmt.Errorf("--split %q: split %s named twice", s, name)
+		}
+		var prefixes []string
+		for _, v := range strings.Split(values, "|") {
+			if v == "" {
+				return spec, fmt.Errorf("--split %q: split %s has an empty value (it would claim every row)", s, name)
+			}
+			prefixes = append(prefixes, v)
+		}
+		spec.names = append(spec.names, name)
+		spec.prefixes = append(spec.prefixes, prefixes)
 	}
 	return spec, nil
 }
@@ -108,6 +147,62 @@ func (h *rowHasher) assign(rec arrow.RecordBatch, spec splitSpec, out []int) {
 		}
 		out[row] = spec.pick(xxh3.HashSeed(h.buf, h.seed))
 	}
+}
+
+// valueSplitter sends each row to the first split claiming a prefix of
+// its --split-by value: a split per year of a date column, per region, per
+// source tag. Nulls and values no split claims get -1.
+type valueSplitter struct {
+	col int
+	buf []byte
+}
+
+func newValueSplitter(schema *arrow.Schema, col string) (*valueSplitter, error) {
+	idx := schema.FieldIndices(col)
+	if len(idx) == 0 {
+		names := make([]string, len(schema.Fields()))
+		for i, f := range schema.Fields() {
+			names[i] = strconv.Quote(f.Name)
+		}
+		return nil, fmt.Errorf("--split-by %q: no such column (columns: %s)", col, strings.Join(names, ", "))
+	}
+	return &valueSplitter{col: idx[0]}, nil
+}
+
+func (v *valueSplitter) assign(rec arrow.RecordBatch, spec splitSpec, out []int) {
+	col := rec.Column(v.col)
+	for row := range int(rec.NumRows()) {
+		out[row] = -1
+		if col.IsNull(row) {
+			continue
+		}
+		v.buf = appendText(v.buf[:0], col, row)
+	splits:
+		for i, prefixes := range spec.prefixes {
+			for _, p := range prefixes {
+				if bytes.HasPrefix(v.buf, []byte(p)) {
+					out[row] = i
+					break splits
+				}
+			}
+		}
+	}
+}
+
+// appendText appends a value as text: strings as they are, timestamps in
+// RFC 3339 (so "2012" and "2012-01" prefix a date), others as Arrow
+// prints them.
+func appendText(buf []byte, col arrow.Array, row int) []byte {
+	switch a := col.(type) {
+	case *array.String:
+		return append(buf, a.Value(row)...)
+	case *array.LargeString:
+		return append(buf, a.Value(row)...)
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return a.Value(row).ToTime(unit).AppendFormat(buf, time.RFC3339Nano)
+	}
+	return append(buf, col.ValueStr(row)...)
 }
 
 // appendValue appends a canonical encoding of a value (its bytes for

@@ -2,6 +2,7 @@ package infer_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,5 +58,6 @@ func BenchmarkInferFlights(b *testing.B) {
 			b.ReportMetric(rate, "rows/s")
 		}
 		b.Logf("mlsteps infer flights-3m (%d rows, 5 columns passed through), Parquet to Parquet, %d worker(s), batch 1024: %.0f rows/s", rows, workers, rate)
+		testenv.BenchRow(b, testenv.Row{Issue: 7, Figure: fmt.Sprintf("infer step, flights-3m (%d rows) Parquet to Parquet, %d worker(s)", rows, workers), Ours: rate, Unit: "rows/s"})
 	}
 }

@@ -129,12 +129,17 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 	if sources != 1 {
 		return nil, described{}, step.Usagef("give the model one way: --in model=URI, --ab ARM=URI:WEIGHT,..., --watch POINTER or --remote URL")
 	}
+	if r.Input("challenger") != nil && r.Input("model") == nil {
+		return nil, described{}, step.Usagef("--in challenger is the challenger to --in model, the champion")
+	}
 	refs, err := paramModels(ctx, r)
 	if err != nil {
 		return nil, described{}, err
 	}
 	opts := model.HandlerOptions{Session: s.session, MaxModels: int(r.Int("max-models")), Sort: r.Bool("group-by-key"), KeyColumn: r.String("key-column")}
-	var transformCols, keys []string
+	// textCols are read as strings from stream messages: a model's string
+	// inputs (a fused transform's raw categorical columns) and keys.
+	var transformCols, keys, textCols []string
 	if t := r.Input("transform"); t != nil {
 		if opts.Transform, err = t.ReadFile(ctx, xfstep.FileONNX); err != nil {
 			return nil, described{}, err
@@ -145,6 +150,9 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 		}
 		for _, in := range infos {
 			transformCols = append(transformCols, in.Name)
+			if in.ONNXType == "tensor(string)" {
+				textCols = append(textCols, in.Name)
+			}
 		}
 	}
 	open := func(a *artifacts.Artifact, what string) (*model.Model, []string, error) {
@@ -158,6 +166,8 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 		cols := m.Columns()
 		if transformCols != nil {
 			cols = slices.Clone(transformCols)
+		} else {
+			textCols = append(textCols, stringColumns(m)...)
 		}
 		if m.Keyed != nil {
 			key := m.Keyed.KeyColumn
@@ -180,6 +190,37 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 			return nil, desc, err
 		}
 		h, desc.columns = rh, cols
+	case r.Input("model") != nil && r.Input("challenger") != nil:
+		share, key := r.Float("challenger-share"), r.String("ab-key")
+		if share <= 0 || share >= 1 {
+			return nil, desc, step.Usagef("--challenger-share must be within (0, 1), not %v", share)
+		}
+		if key == "" {
+			return nil, desc, step.Usagef("--in challenger needs --ab-key, the column whose hash picks a row's arm")
+		}
+		ab := &inference.ABHandler{ID: r.String("model-id"), KeyColumn: key}
+		if ab.ID == "" {
+			ab.ID = "ab"
+		}
+		for _, arm := range []struct {
+			name   string
+			in     string
+			weight float64
+		}{{"champion", "model", 1 - share}, {"challenger", "challenger", share}} {
+			m, cols, err := open(r.Input(arm.in), "input "+arm.in)
+			if err != nil {
+				return nil, desc, err
+			}
+			ah, err := m.Handler(opts)
+			if err != nil {
+				return nil, desc, err
+			}
+			ab.Arms = append(ab.Arms, inference.Arm{Name: arm.name, Weight: arm.weight, Handler: ah})
+			desc.columns = append(desc.columns, cols...)
+		}
+		desc.columns = append(desc.columns, key)
+		desc.text = append(desc.text, key)
+		h = ab
 	case r.Input("model") != nil:
 		m, cols, err := open(r.Input("model"), "input model")
 		if err != nil {
@@ -226,8 +267,15 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 		h = watchHandler(r, opts, m)
 		desc.columns = cols
 	}
-	if c := r.String("cascade"); c != "" {
-		m, cols, err := open(refs["cascade"], "--cascade")
+	secondModel := refs["cascade"]
+	if in := r.Input("second"); in != nil {
+		if secondModel != nil {
+			return nil, desc, step.Usagef("give the cascade's second model one way: --cascade URI or --in second=URI")
+		}
+		secondModel = in
+	}
+	if secondModel != nil {
+		m, cols, err := open(secondModel, "the cascade's second model")
 		if err != nil {
 			return nil, desc, err
 		}
@@ -246,9 +294,10 @@ func buildHandler(ctx context.Context, r *step.Run, s settings, schema *arrow.Sc
 		h = &inference.CascadeHandler{ID: id, Stages: []inference.Stage{{Handler: h}, second}}
 		desc.optional = cols // they may be the first model's outputs
 	} else if r.Float("cascade-below") != 0 {
-		return nil, desc, step.Usagef("--cascade-below needs --cascade")
+		return nil, desc, step.Usagef("--cascade-below needs --cascade or --in second")
 	}
 	desc.text = append(desc.text, keys...)
+	desc.text = append(desc.text, textCols...)
 	if schema == nil {
 		return h, desc, nil
 	}
@@ -359,4 +408,20 @@ func remoteHandler(r *step.Run, s settings) (*inference.RemoteHandler, []string,
 		h.Classifier = &inference.Classifier{Classes: classes, Scores: r.String("remote-scores")}
 	}
 	return h, cols, nil
+}
+
+// stringColumns lists the columns feeding a model's string inputs.
+func stringColumns(m *model.Model) []string {
+	var out []string
+	for _, in := range m.Sig.Inputs {
+		if in.Type != "tensor(string)" {
+			continue
+		}
+		if cols, ok := m.Meta.Features[in.Name]; ok {
+			out = append(out, cols...)
+		} else {
+			out = append(out, in.Name)
+		}
+	}
+	return out
 }

@@ -46,11 +46,15 @@ func Spec() *step.Spec {
 			"each row's model by its key column with at most --max-models loaded; --ab splits rows between models by a hash " +
 			"of a key; --cascade sends what the first model is unsure of (or everything it outputs) to a second one; " +
 			"--in transform fuses the training TransformGraph in front of the model; --watch follows a model pointer and " +
-			"swaps models between batches. Metrics use Beam's names per model id and land in the Predictions properties.",
+			"swaps models between batches. Metrics use Beam's names per model id and land in the Predictions properties. " +
+			"Each input part file makes its own output parts, so --shard I/N (a contiguous share of the part files) writes " +
+			"partials that --merge concatenates into the unsharded run's outputs, digests included.",
 		Inputs: []step.Port{
 			{Name: "examples", Type: artifacts.TypeDataset, Optional: true, Description: "the rows to infer (required unless --stream)"},
 			{Name: "model", Type: artifacts.TypeModel, Optional: true, Description: "the model (single or keyed); not with --ab or --watch"},
 			{Name: "transform", Type: artifacts.TypeTransformGraph, Optional: true, Description: "preprocessing fused in front of the model"},
+			{Name: "challenger", Type: artifacts.TypeModel, Optional: true, Description: "an A/B challenger to --in model (the champion): --challenger-share of the rows by a hash of --ab-key (what --ab does, as an input a pipeline can wire)"},
+			{Name: "second", Type: artifacts.TypeModel, Optional: true, Description: "the cascade's second model (what --cascade does, as an input a pipeline can wire)"},
 		},
 		Outputs: []step.Port{
 			{Name: "predictions", Type: artifacts.TypePredictions, Description: "Parquet per split: passthrough columns, outputs, model_id"},
@@ -65,6 +69,7 @@ func Spec() *step.Spec {
 			{Name: "group-by-key", Type: step.Bool, Default: true, Description: "keyed Model: run rows grouped by key (within batches; with --max-models also within windows of --group-window rows, so predictions come grouped by key and models are not reloaded per batch)"},
 			{Name: "group-window", Type: step.Int, Default: int64(65536), Description: "keyed Model with --max-models: rows regrouped by key at a time (bounds the memory grouping takes)"},
 			{Name: "ab", Type: step.String, Default: "", Description: "A/B split between Model artifacts: ARM=URI:WEIGHT,... (instead of --in model)", Example: "champion=file:///m/v3:0.9,challenger=file:///m/v4:0.1"},
+			{Name: "challenger-share", Type: step.Float, Default: 0.1, Description: "with --in challenger: the share of rows the challenger answers"},
 			{Name: "ab-key", Type: step.String, Default: "", Description: "the column whose hash picks a row's arm (required with --ab)"},
 			{Name: "cascade", Type: step.String, Default: "", Description: "a second Model artifact run after the first", Example: "file:///models/big"},
 			{Name: "cascade-below", Type: step.Float, Default: 0.0, Description: "with --cascade: only rows whose top class score is below this go to the second model; 0: every row, the second model reading the first one's outputs"},
@@ -94,7 +99,7 @@ func Spec() *step.Spec {
 			{Name: "graph-optimization", Type: step.String, Default: "all", Enum: []string{"all", "extended", "basic", "none"}, Description: "ONNX Runtime graph optimisation level"},
 			{Name: "max-dead-letter-fraction", Type: step.Float, Default: 1.0, Description: "exit 3 (outputs still written) when more than this fraction of rows is dead-lettered"},
 			{Name: "stream", Type: step.Bool, Default: false, Description: "infer JSON messages from --source, publishing one result per message to --sink (or a dead letter) until SIGTERM, which drains; the outputs are then written empty with the run's counts"},
-			{Name: "source", Type: step.String, Default: "", Description: "--stream: the subscription URL (mem://, nats:// JetStream with ?consumer=NAME, rabbit://, kafka://)", Example: "nats://penguins.examples?consumer=infer"},
+			{Name: "source", Type: step.String, Default: "", Description: "--stream: the subscription URL (mem://, nats:// JetStream with ?consumer=NAME, rabbit://, kafka://, gcppubsub://, awssqs://)", Example: "nats://penguins.examples?consumer=infer"},
 			{Name: "sink", Type: step.String, Default: "", Description: "--stream: the topic URL results are published to", Example: "nats://penguins.results"},
 			{Name: "dead-letters", Type: step.String, Default: "", Description: "--stream: the topic URL dead letters are published to", Example: "nats://penguins.dead"},
 			{Name: "max-batch-duration", Type: step.Duration, Default: 20 * time.Millisecond, Description: "--stream: how long a batch waits for more messages after its first one"},
@@ -102,6 +107,7 @@ func Spec() *step.Spec {
 		},
 		Run:        run,
 		ContentKey: contentKey,
+		Shard:      sharding(),
 	}
 }
 
@@ -222,31 +228,46 @@ func run(ctx context.Context, r *step.Run) error {
 		return err
 	}
 	read := readColumns(s.passthrough, desc.columns)
+	work, err := planParts(ctx, r, examples, splits)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	var rows int64
 	for _, split := range splits {
 		w.startSplit(split)
-		counted := func(yield func(arrow.RecordBatch, error) bool) {
-			for rec, err := range examples.Records(ctx, split, artifacts.ReadOptions{Columns: read}) {
-				if err == nil {
-					rows += rec.NumRows()
-				}
-				if !yield(rec, err) {
-					return
+		for _, p := range work.parts {
+			if p.split != split {
+				continue
+			}
+			// One engine run per input part, and one output part per input
+			// part: batches never span parts, so a shard's output files are
+			// the unsharded run's, byte for byte.
+			w.startPart(work.next[split])
+			var n int64
+			var src iter.Seq2[arrow.RecordBatch, error] = func(yield func(arrow.RecordBatch, error) bool) {
+				for rec, err := range examples.PartRecords(ctx, split, p.file, artifacts.ReadOptions{Columns: read}) {
+					if err == nil {
+						n += rec.NumRows()
+					}
+					if !yield(rec, err) {
+						return
+					}
 				}
 			}
-		}
-		var src iter.Seq2[arrow.RecordBatch, error] = counted
-		if kh, ok := h.(*inference.KeyedHandler); ok && kh.MaxModels > 0 && r.Bool("group-by-key") {
-			src = grouped(ctx, counted, kh.KeyColumn, int(r.Int("group-window")), &w.origin)
-		}
-		if _, err := eng.Run(ctx, src, w.sink()); err != nil {
-			w.abandon()
-			return fmt.Errorf("split %s: %w", split, err)
-		}
-		if err := w.endSplit(); err != nil {
-			w.abandon()
-			return err
+			if kh, ok := h.(*inference.KeyedHandler); ok && kh.MaxModels > 0 && r.Bool("group-by-key") {
+				src = grouped(ctx, src, kh.KeyColumn, int(r.Int("group-window")), &w.origin)
+			}
+			if _, err := eng.Run(ctx, src, w.sink()); err != nil {
+				w.abandon()
+				return fmt.Errorf("split %s, %s: %w", split, p.file, err)
+			}
+			if err := w.endPart(); err != nil {
+				w.abandon()
+				return err
+			}
+			rows += n
+			work.next[split] += n
 		}
 	}
 	if err := w.close(); err != nil {
@@ -263,6 +284,9 @@ func run(ctx context.Context, r *step.Run) error {
 	took := time.Since(start)
 	r.Logger().Info("inferred", "rows", rows, "predicted", w.predicted, "dead_letters", w.failed,
 		"rows_per_s", int64(float64(rows)/max(took.Seconds(), 1e-9)), "models", metrics.IDs())
+	if _, shard := r.Shard(); shard {
+		return nil // the merge applies the gate to the whole
+	}
 	if limit := r.Float("max-dead-letter-fraction"); rows > 0 && float64(w.failed)/float64(rows) > limit {
 		return &step.GateError{Gate: "max-dead-letter-fraction",
 			Reason: fmt.Sprintf("%d of %d rows (%.2f%%) were dead-lettered, above %.2f%%", w.failed, rows, 100*float64(w.failed)/float64(rows), 100*limit)}

@@ -49,6 +49,9 @@ type writer struct {
 	// origin maps stream positions to input rows when the rows were
 	// regrouped by key (empty: the same).
 	origin []int64
+	// base is the split's row number of the part's first row: dead
+	// letters name rows of the split, not of the part.
+	base int64
 }
 
 func newWriter(ctx context.Context, log *slog.Logger, pred, dead *artifacts.Writer, splits []string, passthrough *arrow.Schema) (*writer, error) {
@@ -61,20 +64,32 @@ func newWriter(ctx context.Context, log *slog.Logger, pred, dead *artifacts.Writ
 	return &writer{ctx: ctx, log: log, splits: splits, pred: pred, dead: dw, fallback: arrow.NewSchema(fields, nil)}, nil
 }
 
-// startSplit begins a split: stream positions restart at 0.
+// startSplit begins a split.
 func (w *writer) startSplit(split string) {
 	w.split = split
-	w.order = reorder{}
-	w.origin = w.origin[:0]
 }
 
-// endSplit checks every row of the split was written.
-func (w *writer) endSplit() error {
+// startPart begins an input part whose first row is row base of the
+// split: stream positions restart at 0.
+func (w *writer) startPart(base int64) {
+	w.order = reorder{}
+	w.origin = w.origin[:0]
+	w.base = base
+}
+
+// endPart checks every row of the part was written, and ends the output
+// parts, so the next input part starts new ones.
+func (w *writer) endPart() error {
 	if len(w.order.items) > 0 {
 		w.order.release()
-		return fmt.Errorf("split %s: rows from %d on were neither predicted nor dead-lettered", w.split, w.order.next)
+		return fmt.Errorf("split %s: rows from %d on were neither predicted nor dead-lettered", w.split, w.base+w.order.next)
 	}
-	return nil
+	if w.predData != nil {
+		if err := w.predData.EndPart(w.split); err != nil {
+			return err
+		}
+	}
+	return w.dead.EndPart(w.split)
 }
 
 func (w *writer) sink() inference.Sink {
@@ -181,9 +196,9 @@ func (w *writer) deadLetters(d inference.DeadLetter) (arrow.RecordBatch, error) 
 		}
 		split.Append(w.split)
 		if len(w.origin) > 0 {
-			row.Append(w.origin[d.Rows[i]])
+			row.Append(w.base + w.origin[d.Rows[i]])
 		} else {
-			row.Append(d.Rows[i])
+			row.Append(w.base + d.Rows[i])
 		}
 		model.Append(d.ModelID)
 		reason.Append(d.Reason)

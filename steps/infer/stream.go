@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"gocloud.dev/pubsub"
+	_ "gocloud.dev/pubsub/awssnssqs"    // awssqs://, awssns://
+	_ "gocloud.dev/pubsub/gcppubsub"    // gcppubsub://
 	_ "gocloud.dev/pubsub/kafkapubsub"  // kafka://
 	_ "gocloud.dev/pubsub/mempubsub"    // mem://
 	_ "gocloud.dev/pubsub/rabbitpubsub" // rabbit://

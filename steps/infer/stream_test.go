@@ -242,8 +242,12 @@ func (e *env) runStep(name, model string, params map[string]any) (out artifacts.
 	ctx, cancel := context.WithCancel(context.Background())
 	out = e.root.Join(name)
 	done := make(chan error, 1)
+	inputs := map[string]string{"model": model}
+	if model == "" { // the params name the models (--ab, --watch)
+		inputs = nil
+	}
 	go func() {
-		done <- step.Execute(ctx, infer.Spec(), step.Invocation{Inputs: map[string]string{"model": model}, OutRoot: out.String(), Params: params},
+		done <- step.Execute(ctx, infer.Spec(), step.Invocation{Inputs: inputs, OutRoot: out.String(), Params: params},
 			step.Env{Store: e.store})
 	}()
 	var once sync.Once

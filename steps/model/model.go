@@ -43,6 +43,10 @@ const (
 	PropKeyColumn = "key_column"
 	PropKeys      = "keys"
 	PropByteSize  = "model_byte_size"
+	// PropNullsAsMissing marks a model that takes nulls as missing values
+	// (NaN for numbers, "" for strings): one with its preprocessing fused
+	// in front, which imputes them.
+	PropNullsAsMissing = "nulls_as_missing"
 )
 
 // Formats of the payload.
@@ -86,6 +90,9 @@ type Meta struct {
 	// ScoresOutput holds per-class scores, LabelOutput the class index;
 	// both are found from the signature when empty.
 	ScoresOutput, LabelOutput string
+	// NullsAsMissing says the model imputes: nulls are fed to it as
+	// missing values instead of being dead letters.
+	NullsAsMissing bool
 }
 
 // Index maps entity keys to model files of a keyed Model; several keys
@@ -293,6 +300,9 @@ func setProps(w *artifacts.Writer, sig Signature, meta Meta) {
 	w.SetProperty(PropSignature, sig)
 	if meta.Name != "" {
 		w.SetProperty(PropName, meta.Name)
+	}
+	if meta.NullsAsMissing {
+		w.SetProperty(PropNullsAsMissing, true)
 	}
 	if len(meta.Features) > 0 {
 		w.SetProperty(PropFeatures, meta.Features)

@@ -42,6 +42,9 @@ func Open(ctx context.Context, a *artifacts.Artifact) (*Model, error) {
 	if _, ok := a.Properties[PropName]; ok {
 		m.Meta.Name, _ = artifacts.Property[string](a.Sidecar, PropName)
 	}
+	if _, ok := a.Properties[PropNullsAsMissing]; ok {
+		m.Meta.NullsAsMissing, _ = artifacts.Property[bool](a.Sidecar, PropNullsAsMissing)
+	}
 	if _, ok := a.Properties[PropFeatures]; ok {
 		if m.Meta.Features, err = artifacts.Property[map[string][]string](a.Sidecar, PropFeatures); err != nil {
 			return nil, err
@@ -128,7 +131,8 @@ func (m *Model) Handler(opts HandlerOptions) (inference.ModelHandler, error) {
 	if id == "" {
 		id = m.ID()
 	}
-	base := inference.ONNXHandler{ID: id, Session: opts.Session, MinBatch: opts.MinBatch, MaxBatch: opts.MaxBatch}
+	base := inference.ONNXHandler{ID: id, Session: opts.Session, MinBatch: opts.MinBatch, MaxBatch: opts.MaxBatch,
+		NullAsMissing: m.Meta.NullsAsMissing}
 	if len(opts.Transform) == 0 {
 		for _, in := range m.Sig.Inputs {
 			cols, ok := m.Meta.Features[in.Name]
@@ -197,7 +201,7 @@ func (f *fileHandler) Load(ctx context.Context, m *inference.Metrics) (inference
 	h := f.base
 	h.Model = data
 	// A fused TransformGraph imputes: nulls are its missing values.
-	h.NullAsMissing = f.transform != nil
+	h.NullAsMissing = h.NullAsMissing || f.transform != nil
 	return h.Load(ctx, m)
 }
 

@@ -27,6 +27,22 @@
 // verdict is an artifact) and the step exits 3. Anything else exits 1 and
 // leaves no committed output.
 //
+// # Sharding
+//
+// A Spec with Shard set declares that its work splits across processes,
+// by the part files of a Dataset input (ShardByParts) or by key
+// (ShardByKey), and names its Merge. Invocation.Shard (--shard I/N) runs
+// one share: the step asks Run.Shard, does the items Shard.Range gives it
+// and says so with Run.ShardCovers; the harness marks every output as a
+// partial (property "shard": a ShardInfo with the plan, a digest of the
+// run without the shard, shared by all shards of one run). Invocation.Merge
+// (--merge OUTPUT=URI, repeatable or a JSON list) runs the Merge instead:
+// the harness first checks the partials are one complete set (every shard
+// once, one plan, the items covered once) and refuses anything else as bad
+// input, then Merge reads Run.Partials and writes the outputs one process
+// would have written (property "merged"); their lineage names the
+// partials and the inputs the shards read.
+//
 // # Secrets
 //
 // A Param with Secret set is never written to sidecars, execution records

@@ -28,6 +28,12 @@ func Flags(spec *Spec) []cli.Flag {
 		&cli.StringFlag{Name: "kfp-executor-input", Usage: "run under Kubeflow Pipelines' launcher: the executor input `JSON` ({{$}})"},
 		&cli.StringFlag{Name: "result-dir", Usage: "write result.json and one file per output holding its URI into `DIR` (for orchestrators)", EnvVars: []string{EnvVar("result-dir")}},
 	)
+	if spec.Shard != nil {
+		flags = append(flags,
+			&cli.StringFlag{Name: "shard", Usage: fmt.Sprintf("run shard `I/N` of the work (by %s of input %s): the outputs are partials for --merge", spec.Shard.By, spec.Shard.Input), EnvVars: []string{EnvVar("shard")}},
+			&cli.GenericFlag{Name: "merge", Value: &repeated{}, Usage: "merge the partials of a sharded run: `NAME=URI` per partial of each output (repeatable), or NAME=[\"URI\",…] (a JSON list)", EnvVars: []string{EnvVar("merge")}},
+		)
+	}
 	for _, p := range spec.Params {
 		usage := p.Description
 		if len(p.Enum) > 0 {
@@ -99,6 +105,33 @@ func InvocationFromCLI(spec *Spec, c *cli.Context) (Invocation, error) {
 	}
 	if inv.Outputs, err = pairs("--out", c.StringSlice("out")); err != nil {
 		return inv, err
+	}
+	if spec.Shard != nil {
+		if text := c.String("shard"); text != "" {
+			sh, err := ParseShard(text)
+			if err != nil {
+				return inv, err
+			}
+			inv.Shard = &sh
+		}
+		var merge []string
+		if r, ok := c.Generic("merge").(*repeated); ok {
+			merge = *r
+		}
+		for _, v := range merge {
+			name, list, ok := strings.Cut(v, "=")
+			if !ok || name == "" || list == "" {
+				return inv, Usagef("--merge %q: want NAME=URI or NAME=[JSON list of URIs]", v)
+			}
+			uris, err := ParseMergeList(list)
+			if err != nil {
+				return inv, Usagef("--merge %s: %v", name, err)
+			}
+			if inv.Merge == nil {
+				inv.Merge = map[string][]string{}
+			}
+			inv.Merge[name] = append(inv.Merge[name], uris...)
+		}
 	}
 	if c.Args().Present() {
 		return inv, Usagef("%s takes no arguments, got %q (inputs go in --in NAME=URI)", spec.Name, c.Args().Slice())
@@ -201,4 +234,16 @@ func CheckPropertyKey(key string) error {
 		}
 	}
 	return nil
+}
+
+// repeated is a repeatable flag whose values are kept whole: a slice flag
+// would split them at commas, and a JSON list of URIs has commas.
+type repeated []string
+
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+func (r *repeated) String() string {
+	if r == nil {
+		return ""
+	}
+	return strings.Join(*r, " ")
 }

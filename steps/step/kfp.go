@@ -25,6 +25,13 @@ const KFPInputPrefix = "in-"
 // output parameter (KFP parameter names take no dots).
 const KFPPropertySep = "__"
 
+// KFPMergePrefix names a merge component's input artifact list: the
+// partials of one output, collected from a ParallelFor of shards.
+const KFPMergePrefix = "merge-"
+
+// KFPShardParam is the parameter that carries a shard task's I/N.
+const KFPShardParam = "shard"
+
 // KFPChannelPrefix marks task inputs that only feed a trigger condition.
 const KFPChannelPrefix = "pipelinechannel--"
 
@@ -47,6 +54,19 @@ func FromKFP(spec *Spec, executorInput string) (Invocation, *KFPExecution, error
 	inv := Invocation{Inputs: map[string]string{}, Outputs: map[string]string{}, Params: map[string]any{}}
 	x := &KFPExecution{input: &in, outputURIs: map[string]string{}}
 	for name, list := range in.GetInputs().GetArtifacts() {
+		if output, ok := strings.CutPrefix(name, KFPMergePrefix); ok && spec.Shard != nil {
+			if inv.Merge == nil {
+				inv.Merge = map[string][]string{}
+			}
+			for _, a := range list.GetArtifacts() {
+				p, err := kfpLocal(a.GetUri())
+				if err != nil {
+					return inv, nil, Usagef("kfp input %s: %v", name, err)
+				}
+				inv.Merge[output] = append(inv.Merge[output], p)
+			}
+			continue
+		}
 		if len(list.GetArtifacts()) != 1 {
 			return inv, nil, Usagef("kfp input %s: want one artifact, got %d", name, len(list.GetArtifacts()))
 		}
@@ -59,6 +79,14 @@ func FromKFP(spec *Spec, executorInput string) (Invocation, *KFPExecution, error
 	for name, v := range in.GetInputs().GetParameterValues() {
 		if strings.HasPrefix(name, KFPChannelPrefix) {
 			continue // a condition's input, for KFP's driver only
+		}
+		if name == KFPShardParam && spec.Shard != nil {
+			sh, err := ParseShard(kfpText(v))
+			if err != nil {
+				return inv, nil, err
+			}
+			inv.Shard = &sh
+			continue
 		}
 		if port, ok := strings.CutPrefix(name, KFPInputPrefix); ok {
 			if s := v.GetStringValue(); s != "" {

@@ -36,6 +36,14 @@ type Invocation struct {
 	// (its outputs then go to a fresh attempt folder).
 	NoCache bool
 	Params  map[string]any
+	// Shard, when set, runs one share of a shardable step's work (see
+	// Sharding): its outputs are partials, marked with a ShardInfo.
+	Shard *Shard
+	// Merge, when set, merges the partials of a sharded run instead of
+	// working: for each output, the partials' URIs (in any order). It
+	// takes no Inputs; the merged outputs' lineage names the partials and
+	// the inputs they were made from.
+	Merge map[string][]string
 }
 
 // Result is what an execution produced, for orchestrators: the runner and
@@ -89,6 +97,12 @@ type Run struct {
 	// extra holds artifacts a step opened by a URI given in a parameter
 	// (an A/B arm, a cascade stage): lineage inputs like declared ones.
 	extra map[string]*artifacts.Artifact
+
+	shard    *Shard  // running as this shard
+	cover    *[3]int // the shard's items: first, end, total
+	partials map[string][]*artifacts.Artifact
+	merged   *MergeInfo
+	upstream []artifacts.Input // the inputs merged partials were made from
 }
 
 // ID is the execution id, unique per run.
@@ -310,6 +324,9 @@ func (r *Run) runStep(ctx context.Context) (err error) {
 			err = fmt.Errorf("step %s panicked: %v\n%s", r.spec.Name, p, debug.Stack())
 		}
 	}()
+	if r.Merging() {
+		return r.spec.Shard.Merge(ctx, r)
+	}
 	return r.spec.Run(ctx, r)
 }
 
@@ -330,7 +347,14 @@ func (r *Run) resolve(ctx context.Context, inv Invocation) (artifacts.URI, error
 	if err := r.resolveParams(inv); err != nil {
 		return artifacts.URI{}, err
 	}
-	if err := r.openInputs(ctx, inv); err != nil {
+	if err := r.checkSharding(inv); err != nil {
+		return artifacts.URI{}, err
+	}
+	if inv.Merge != nil {
+		if err := r.openPartials(ctx, inv.Merge); err != nil {
+			return artifacts.URI{}, err
+		}
+	} else if err := r.openInputs(ctx, inv); err != nil {
 		return artifacts.URI{}, err
 	}
 	if inv.CacheRoot != "" && inv.OutRoot == "" && len(inv.Outputs) == 0 {
@@ -381,13 +405,26 @@ func (r *Run) placeMirrored(ctx context.Context, inv Invocation) (artifacts.URI,
 // key computes the cache key, with the step's own content digests.
 func (r *Run) key(ctx context.Context) (string, error) {
 	var extra map[string]string
-	if r.spec.ContentKey != nil {
+	if r.spec.ContentKey != nil && !r.Merging() { // a merge's content is its partials
 		var err error
 		if extra, err = r.spec.ContentKey(ctx, r); err != nil {
 			return "", err
 		}
 	}
 	return r.computeCacheKey(extra), nil
+}
+
+// planKey is the cache key of the whole sharded run: the shard left out,
+// so every shard of one run has the same.
+func (r *Run) planKey(ctx context.Context) (string, error) {
+	var extra map[string]string
+	if r.spec.ContentKey != nil {
+		var err error
+		if extra, err = r.spec.ContentKey(ctx, r); err != nil {
+			return "", err
+		}
+	}
+	return r.hashKey(extra, false), nil
 }
 
 func (r *Run) resolveParams(inv Invocation) error {
@@ -549,6 +586,11 @@ func (r *Run) committedOutputs(ctx context.Context, root artifacts.URI) (map[str
 // version, the binary, every parameter value (defaults included, secrets
 // left out), each input's content digest and the step's own content digests.
 func (r *Run) computeCacheKey(content map[string]string) string {
+	return r.hashKey(content, true)
+}
+
+// hashKey is computeCacheKey, with or without the shard.
+func (r *Run) hashKey(content map[string]string, withShard bool) string {
 	params := map[string]any{}
 	for _, p := range r.spec.Params {
 		if v := r.params[p.Name]; v != nil && !p.Secret {
@@ -562,7 +604,21 @@ func (r *Run) computeCacheKey(content map[string]string) string {
 	for name, a := range r.inputs {
 		inputs[name] = a.Digest
 	}
-	data, _ := json.Marshal(map[string]any{"step": r.spec.Name, "version": r.spec.Version, "build": r.env.BuildID, "params": params, "inputs": inputs, "content": content})
+	key := map[string]any{"step": r.spec.Name, "version": r.spec.Version, "build": r.env.BuildID, "params": params, "inputs": inputs, "content": content}
+	// Only sharded runs and merges add fields: other keys stay as they were.
+	if r.shard != nil && withShard {
+		key["shard"] = r.shard.String()
+	}
+	if r.Merging() {
+		partials := map[string][]string{}
+		for name, list := range r.partials {
+			for _, a := range list {
+				partials[name] = append(partials[name], a.Digest)
+			}
+		}
+		key["merge"] = partials
+	}
+	data, _ := json.Marshal(key)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
@@ -586,6 +642,18 @@ func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Exec
 	if gate != nil {
 		producer.Gate = gate.Error()
 	}
+	var shardInfo *ShardInfo
+	if r.shard != nil {
+		plan, err := r.planKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		info, err := r.shardProperty(plan)
+		if err != nil {
+			return nil, err
+		}
+		shardInfo = &info
+	}
 	var outs []artifacts.Input
 	for _, port := range r.spec.Outputs {
 		w, ok := r.outputs[port.Name]
@@ -593,6 +661,12 @@ func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Exec
 			return outs, fmt.Errorf("step %s did not write its output %s", r.spec.Name, port.Name)
 		}
 		w.SetProducer(producer)
+		if shardInfo != nil {
+			w.SetProperty(PropShard, *shardInfo)
+		}
+		if r.merged != nil {
+			w.SetProperty(PropMerged, *r.merged)
+		}
 		for _, in := range rec.Inputs {
 			w.AddInput(in)
 		}
@@ -659,7 +733,7 @@ func (r *Run) lineageInputs() []artifacts.Input {
 		a := r.extra[name]
 		ins = append(ins, artifacts.Input{Name: name, Type: a.Type, URI: artifacts.Redact(a.Location().String()), Digest: a.Digest})
 	}
-	return ins
+	return append(ins, r.upstream...)
 }
 
 // recordedParams is the parameter map as it may be written down: secrets
@@ -681,6 +755,13 @@ func (r *Run) recordedParams() map[string]any {
 			v = v.(time.Duration).String()
 		}
 		out[p.Name] = v
+	}
+	// Reserved names: they cannot collide with a parameter.
+	if r.shard != nil {
+		out["shard"] = r.shard.String()
+	}
+	if r.Merging() {
+		out["merge"] = len(r.partials[r.spec.Outputs[0].Name])
 	}
 	return out
 }

@@ -64,6 +64,9 @@ type Spec struct {
 	// (raw files), returns digests of that content for the cache key, so a
 	// changed file is never mistaken for a cached one.
 	ContentKey func(ctx context.Context, r *Run) (map[string]string, error) `json:"-"`
+	// Shard, when set, says the step's work splits across processes (run
+	// with --shard I/N) and how the partials merge (run with --merge).
+	Shard *Sharding `json:"shard,omitempty"`
 }
 
 // Input returns the declared input port called name.
@@ -90,7 +93,7 @@ func findPort(ports []Port, name string) (Port, bool) {
 }
 
 // reserved names would collide with the harness's own flags.
-var reserved = []string{"in", "out", "out-root", "cache-root", "no-cache", "result-dir", "kfp-executor-input", "help", "log-level", "log-format", "result", "status"}
+var reserved = []string{"in", "out", "out-root", "cache-root", "no-cache", "result-dir", "kfp-executor-input", "help", "log-level", "log-format", "result", "status", "shard", "merge"}
 
 // Validate checks the declaration itself; a registry refuses a bad spec.
 func (s *Spec) Validate() error {
@@ -99,6 +102,17 @@ func (s *Spec) Validate() error {
 	}
 	if s.Version == "" || s.Run == nil {
 		return fmt.Errorf("step %s: Version and Run are required", s.Name)
+	}
+	if sh := s.Shard; sh != nil {
+		in, ok := s.Input(sh.Input)
+		switch {
+		case sh.By != ShardByParts && sh.By != ShardByKey:
+			return fmt.Errorf("step %s: shard by %q: want %s or %s", s.Name, sh.By, ShardByParts, ShardByKey)
+		case !ok || in.Type != artifacts.TypeDataset:
+			return fmt.Errorf("step %s: shard input %q is not a declared Dataset input", s.Name, sh.Input)
+		case sh.Merge == nil:
+			return fmt.Errorf("step %s: a shardable step needs a Merge", s.Name)
+		}
 	}
 	seen := map[string]bool{}
 	for _, group := range [][]Port{s.Inputs, s.Outputs} {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,8 @@ json.dump({"seconds": (time.perf_counter() - t) / %d}, sys.stdout)
 `, c.d.Rows(), len(c.d.Features), path, c.reps, est, c.reps), &ref, fmt.Sprintf("OMP_NUM_THREADS=%d", runtime.GOMAXPROCS(0)))
 				b.Logf("%s %s: %d rows × %d features, %d threads: mlsteps %.4fs, sklearn %.4fs per fit; mlsteps/sklearn time ratio %.2f",
 					c.name, trainer, c.d.Rows(), len(c.d.Features), runtime.GOMAXPROCS(0), ours, ref.Seconds, ours/ref.Seconds)
+				testenv.BenchRow(b, testenv.Row{Issue: 6, Figure: fmt.Sprintf("train %s on %s, %d rows × %d features", trainer, c.name, c.d.Rows(), len(c.d.Features)),
+					Ours: ours, Unit: "s per fit", Reference: "scikit-learn " + strings.SplitN(est, "(", 2)[0], Ref: ref.Seconds, Ratio: ref.Seconds / ours, Better: "higher"})
 			})
 		}
 	}

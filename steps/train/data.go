@@ -3,14 +3,13 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/components/tabular"
 	"github.com/mlsteps/mlsteps/components/train"
 	"github.com/mlsteps/mlsteps/steps/step"
 )
@@ -86,47 +85,11 @@ func readSplit(ctx context.Context, a *artifacts.Artifact, split string, s setti
 	return t, nil
 }
 
-// number reads row i of a numeric column as float64, NaN when null.
-func number(c arrow.Array, i int) (float64, bool) {
-	if c.IsNull(i) {
-		return math.NaN(), true
-	}
-	switch a := c.(type) {
-	case *array.Float64:
-		return a.Value(i), true
-	case *array.Float32:
-		return float64(a.Value(i)), true
-	case *array.Int64:
-		return float64(a.Value(i)), true
-	case *array.Int32:
-		return float64(a.Value(i)), true
-	case *array.Int16:
-		return float64(a.Value(i)), true
-	case *array.Int8:
-		return float64(a.Value(i)), true
-	case *array.Uint64:
-		return float64(a.Value(i)), true
-	case *array.Uint32:
-		return float64(a.Value(i)), true
-	case *array.Uint16:
-		return float64(a.Value(i)), true
-	case *array.Uint8:
-		return float64(a.Value(i)), true
-	}
-	return 0, false
-}
-
-// text reads row i as the inference engine reads a key: strings as they
-// are, anything else in Arrow's text form.
-func text(c arrow.Array, i int) string {
-	switch a := c.(type) {
-	case *array.String:
-		return a.Value(i)
-	case *array.LargeString:
-		return a.Value(i)
-	}
-	return c.ValueStr(i)
-}
+// number and text read cells as the rest of mlsteps does.
+var (
+	number = tabular.Number
+	text   = tabular.Text
+)
 
 // classesOf returns the sorted distinct labels: numerically when every
 // label is a number, else as text.

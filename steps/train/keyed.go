@@ -47,6 +47,14 @@ func runPerKey(ctx context.Context, r *step.Run, s settings) error {
 	if len(keys) == 0 {
 		return step.BadInput(fmt.Errorf("--per-key %q: no key has %d train rows or more (%d keys, all skipped)", s.perKey, s.minRows, len(skipped)))
 	}
+	if sh, ok := r.Shard(); ok {
+		// One group of keys per shard; every shard lists the same skipped
+		// keys, as the whole run would.
+		lo, hi := sh.Range(len(keys))
+		r.ShardCovers(lo, hi, len(keys))
+		r.Logger().Info("shard", "shard", sh.String(), "keys", keys[lo:hi], "of", len(keys))
+		keys = keys[lo:hi]
+	}
 	workers := s.workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -60,7 +68,7 @@ func runPerKey(ctx context.Context, r *step.Run, s settings) error {
 	errs := make([]error, len(keys))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(workers, len(keys)) {
+	for range max(min(workers, len(keys)), 1) {
 		wg.Go(func() {
 			for i := range next {
 				k := keys[i]
@@ -99,7 +107,7 @@ func runPerKey(ctx context.Context, r *step.Run, s settings) error {
 	for k, m := range perKey {
 		idx.Entities[k] = m
 	}
-	if err := model.WriteKeyed(ctx, w, files, idx); err != nil {
+	if err := model.WriteKeyedPartial(ctx, w, files, idx); err != nil {
 		return err
 	}
 	if skipped == nil {

@@ -53,7 +53,8 @@ func Spec() *step.Spec {
 			"MLSTEPS_SEED, MLSTEPS_LABEL, MLSTEPS_FEATURES and MLSTEPS_CLASSES set; it must write model.onnx into MLSTEPS_MODEL_DIR). " +
 			"The model is checked in ONNX Runtime and its inputs against the features. With --in transform the examples are the " +
 			"transform step's output and the model is fused behind transform.onnx so it takes raw columns. --per-key trains one " +
-			"model per value of a column into a keyed Model. Training metrics (loss per iteration, accuracy or RMSE) go into the " +
+			"model per value of a column into a keyed Model; with it, --shard I/N trains one group of the sorted keys and --merge " +
+			"writes the keyed Model of all the groups, the unsharded one file for file. Training metrics (loss per iteration, accuracy or RMSE) go into the " +
 			"artifact's properties.",
 		Inputs: []step.Port{
 			{Name: "examples", Type: artifacts.TypeDataset, Description: "the rows to train on (train split) and to evaluate on (eval split)"},
@@ -76,7 +77,9 @@ func Spec() *step.Spec {
 			{Name: "min-rows-per-key", Type: step.Int, Default: int64(10), Description: "with --per-key: keys with fewer train rows are skipped and listed"},
 			{Name: "workers", Type: step.Int, Default: int64(0), Description: "with --per-key: models trained at once (0: one per CPU)"},
 		},
-		Run: run,
+		Run:        run,
+		Shard:      sharding(),
+		ContentKey: commandFiles,
 	}
 }
 
@@ -252,8 +255,10 @@ func prepare(s settings, data []byte, meta model.Meta) (fused model.Prepared, er
 	if f, err = dropFeatureMeta(f); err != nil {
 		return model.Prepared{}, err
 	}
-	// The fused model takes raw columns, each fed by its namesake.
+	// The fused model takes raw columns, each fed by its namesake, and
+	// imputes their nulls.
 	meta.Features = map[string][]string{}
+	meta.NullsAsMissing = true
 	p, err := model.Prepare(f, meta)
 	if err != nil {
 		return p, fmt.Errorf("fused model: %w", err)

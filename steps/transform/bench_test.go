@@ -124,6 +124,9 @@ func BenchmarkTransform(b *testing.B) {
 			b.ReportMetric(stepRate, "step-rows/s")
 			b.Logf("%d rows: Go fit+apply %.0f rows/s (apply alone %.0f rows/s); ONNX Runtime apply of transform.onnx %.0f rows/s; Go apply / ORT apply = %.2f; whole step (Parquet in, both artifacts out) %.0f rows/s",
 				rows, goRate, applyRate, ortRate, applyRate/ortRate, stepRate)
+			testenv.BenchRow(b, testenv.Row{Issue: 5, Figure: fmt.Sprintf("transform apply, %d rows (Go)", rows), Ours: applyRate, Unit: "rows/s",
+				Reference: "ONNX Runtime running transform.onnx", Ref: ortRate, Ratio: applyRate / ortRate, Better: "higher"})
+			testenv.BenchRow(b, testenv.Row{Issue: 5, Figure: fmt.Sprintf("transform step, %d rows (Parquet in, both artifacts out)", rows), Ours: stepRate, Unit: "rows/s"})
 		})
 	}
 }

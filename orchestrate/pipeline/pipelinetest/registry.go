@@ -16,7 +16,8 @@ import (
 
 func noop(context.Context, *step.Run) error { return nil }
 
-// Registry returns import plus two contract-only steps, stats and train.
+// Registry returns import plus contract-only steps: stats, train, and
+// score, which shards by part files (shaped like infer).
 func Registry(t testing.TB) *step.Registry {
 	reg, err := step.NewRegistry(
 		importer.Spec(),
@@ -28,6 +29,12 @@ func Registry(t testing.TB) *step.Registry {
 			Inputs:  []step.Port{{Name: "examples", Type: artifacts.TypeDataset}, {Name: "statistics", Type: artifacts.TypeStatistics, Optional: true}},
 			Outputs: []step.Port{{Name: "model", Type: artifacts.TypeModel}},
 			Params:  []step.Param{{Name: "epochs", Type: step.Int, Default: int64(5)}}},
+		&step.Spec{Name: "score", Version: "1", Run: noop,
+			Inputs: []step.Port{{Name: "examples", Type: artifacts.TypeDataset}, {Name: "model", Type: artifacts.TypeModel}},
+			Outputs: []step.Port{{Name: "predictions", Type: artifacts.TypePredictions},
+				{Name: "dead_letters", Type: artifacts.TypeDeadLetters}},
+			Params: []step.Param{{Name: "batch", Type: step.Int, Default: int64(256)}},
+			Shard:  &step.Sharding{By: step.ShardByParts, Input: "examples", Merge: noop}},
 	)
 	if err != nil {
 		t.Fatal(err)
