@@ -1,12 +1,9 @@
 package train_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 
@@ -196,28 +193,7 @@ func sklearn(t testing.TB, script string, out any) {
 // python is sklearn with extra environment variables.
 func python(t testing.TB, env []string, script string, out any) {
 	t.Helper()
-	const python = "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		testenv.Missing(t, "%s not found (apt install python3-sklearn)", python)
-		return
-	}
-	if err := exec.Command(python, "-c", "import sklearn, numpy").Run(); err != nil {
-		testenv.Missing(t, "python3-sklearn is not installed (apt install python3-sklearn)")
-		return
-	}
-	cmd := exec.Command(python, "-c", script)
-	cmd.Env = append(append(os.Environ(), "PYTHONHASHSEED=0"), env...)
-	var stderr []byte
-	data, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); ok {
-		stderr = ee.Stderr
-	}
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, stderr)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		t.Fatalf("python output: %v", err)
-	}
+	testenv.Python(t, script, out, env...)
 }
 
 // synthetic makes n rows of f standard-normal-ish features (a tenth of

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/mlsteps/mlsteps/artifacts"
 	"github.com/mlsteps/mlsteps/components/inference"
 	"github.com/mlsteps/mlsteps/components/onnx/ort"
+	"github.com/mlsteps/mlsteps/internal/tailbuf"
 	"github.com/mlsteps/mlsteps/steps/model"
 )
 
@@ -155,7 +155,7 @@ func feedsOf(m *model.Model) ([]inference.Input, *inference.Classifier) {
 type server struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *tail
+	stderr *tailbuf.Buffer
 	exited chan struct{}
 	err    error // Wait's, once exited is closed
 }
@@ -186,7 +186,7 @@ func startServer(ctx context.Context, uri artifacts.URI, opts infraOptions) (*se
 	}
 	addr := make(chan string, 1)
 	cmd.Stdout = &firstLine{prefix: "serving on ", found: addr}
-	s := &server{cmd: cmd, stderr: &tail{max: 4096}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, stderr: tailbuf.New(4096), exited: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -199,10 +199,10 @@ func startServer(ctx context.Context, uri artifacts.URI, opts infraOptions) (*se
 	case s.base = <-addr:
 		return s, nil
 	case <-s.exited:
-		return nil, refusef("the serving process exited before serving: %v%s", s.err, s.stderr.last())
+		return nil, refusef("the serving process exited before serving: %v%s", s.err, last(s.stderr))
 	case <-ctx.Done():
 		s.kill()
-		return nil, refusef("the serving process did not start serving within %s (hung or too slow)%s", opts.Timeout, s.stderr.last())
+		return nil, refusef("the serving process did not start serving within %s (hung or too slow)%s", opts.Timeout, last(s.stderr))
 	}
 }
 
@@ -211,7 +211,7 @@ func startServer(ctx context.Context, uri artifacts.URI, opts infraOptions) (*se
 func (s *server) why(ctx context.Context, err error) error {
 	select {
 	case <-s.exited:
-		return refusef("the serving process died: %v%s", s.err, s.stderr.last())
+		return refusef("the serving process died: %v%s", s.err, last(s.stderr))
 	case <-time.After(200 * time.Millisecond): // a crash may lag its broken connection
 	}
 	if ctx.Err() != nil {
@@ -224,7 +224,7 @@ func (s *server) why(ctx context.Context, err error) error {
 func (s *server) alive() error {
 	select {
 	case <-s.exited:
-		return refusef("the serving process died: %v%s", s.err, s.stderr.last())
+		return refusef("the serving process died: %v%s", s.err, last(s.stderr))
 	default:
 		return nil
 	}
@@ -297,33 +297,10 @@ func (f *firstLine) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tail keeps the last max bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
 // last sums up the server's output as a suffix for a reason: its fatal
 // errors, panics, error log records and final error line when there are
 // any, else its last lines.
-func (t *tail) last() string {
+func last(t *tailbuf.Buffer) string {
 	var lines, important []string
 	for line := range strings.Lines(t.String()) {
 		line = strings.TrimSpace(line)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"math"
 	"slices"
 	"time"
 
@@ -528,37 +527,5 @@ func (st *state) append(o *state) {
 	}
 }
 
-// mergeMetrics combines one model's inference metrics from two shards,
-// as infer's merge does: counters add, means are weighted by their
-// counts, minima and maxima take the smaller and larger, the model's size
-// is the same everywhere. A shard that inferred nothing has none.
-func mergeMetrics(a, b map[string]float64) map[string]float64 {
-	if a == nil {
-		return maps.Clone(b)
-	}
-	if b == nil {
-		return a
-	}
-	out := maps.Clone(a)
-	for _, counter := range []string{inference.NumInferences, inference.FailedBatchesCounter} {
-		out[counter] = a[counter] + b[counter]
-	}
-	out[inference.ModelByteSize] = math.Max(a[inference.ModelByteSize], b[inference.ModelByteSize])
-	for _, dist := range []string{inference.LoadModelLatency, inference.InferenceRequestBatchSize, inference.InferenceBatchLatency} {
-		na, nb := a[dist+"_count"], b[dist+"_count"]
-		if na+nb > 0 {
-			out[dist] = (a[dist]*na + b[dist]*nb) / (na + nb)
-		}
-		out[dist+"_count"] = na + nb
-		if _, ok := a[dist+"_min"]; ok {
-			switch {
-			case na == 0:
-				out[dist+"_min"], out[dist+"_max"] = b[dist+"_min"], b[dist+"_max"]
-			case nb > 0:
-				out[dist+"_min"] = math.Min(a[dist+"_min"], b[dist+"_min"])
-				out[dist+"_max"] = math.Max(a[dist+"_max"], b[dist+"_max"])
-			}
-		}
-	}
-	return out
-}
+// mergeMetrics combines two shards' engine metrics.
+func mergeMetrics(a, b map[string]float64) map[string]float64 { return inference.MergeValues(a, b) }

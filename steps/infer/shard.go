@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 
 	"github.com/mlsteps/mlsteps/artifacts"
@@ -141,33 +140,5 @@ func merge(ctx context.Context, r *step.Run) error {
 	return nil
 }
 
-// mergeMetrics combines one model's metrics from two shards: counters
-// add, means are weighted by their counts, minima and maxima take the
-// smaller and larger, the model's size is the same everywhere.
-func mergeMetrics(a, b map[string]float64) map[string]float64 {
-	if a == nil {
-		return maps.Clone(b)
-	}
-	out := maps.Clone(a)
-	for _, counter := range []string{inference.NumInferences, inference.FailedBatchesCounter} {
-		out[counter] = a[counter] + b[counter]
-	}
-	out[inference.ModelByteSize] = math.Max(a[inference.ModelByteSize], b[inference.ModelByteSize])
-	for _, dist := range []string{inference.LoadModelLatency, inference.InferenceRequestBatchSize, inference.InferenceBatchLatency} {
-		na, nb := a[dist+"_count"], b[dist+"_count"]
-		if na+nb > 0 {
-			out[dist] = (a[dist]*na + b[dist]*nb) / (na + nb)
-		}
-		out[dist+"_count"] = na + nb
-		if _, ok := a[dist+"_min"]; ok {
-			switch {
-			case na == 0:
-				out[dist+"_min"], out[dist+"_max"] = b[dist+"_min"], b[dist+"_max"]
-			case nb > 0:
-				out[dist+"_min"] = math.Min(a[dist+"_min"], b[dist+"_min"])
-				out[dist+"_max"] = math.Max(a[dist+"_max"], b[dist+"_max"])
-			}
-		}
-	}
-	return out
-}
+// mergeMetrics combines two shards' engine metrics.
+func mergeMetrics(a, b map[string]float64) map[string]float64 { return inference.MergeValues(a, b) }

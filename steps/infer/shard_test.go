@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/artifacts/artifactstest"
 	"github.com/mlsteps/mlsteps/internal/testenv"
 	"github.com/mlsteps/mlsteps/steps/importer"
 	"github.com/mlsteps/mlsteps/steps/infer"
@@ -32,42 +33,7 @@ func (e *env) importParts(data string, rowsPerPart int64) string {
 // parts between its own read batches, which hold all of a small file).
 func (e *env) reparted(examples string, n int64) string {
 	e.t.Helper()
-	src := e.open(artifacts.MustParseURI(examples), artifacts.TypeDataset)
-	schema, err := src.DatasetSchema(e.ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	splits, _ := src.Splits()
-	var names []string
-	for _, s := range splits {
-		names = append(names, s.Name)
-	}
-	out := e.root.Join(fmt.Sprintf("reparted-%d", n))
-	w, err := e.store.Create(e.ctx, out, artifacts.TypeDataset, "examples")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	dw, err := artifacts.NewDatasetWriter(e.ctx, w, schema, names, artifacts.DatasetOptions{RowsPerPart: n})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, name := range names {
-		for rec, err := range src.Records(e.ctx, name, artifacts.ReadOptions{BatchSize: n}) {
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			if err := dw.Write(name, rec); err != nil {
-				e.t.Fatal(err)
-			}
-		}
-	}
-	if err := dw.Close(); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := w.Commit(e.ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	return out.String()
+	return artifactstest.Repart(e.t, e.ctx, e.store, artifacts.MustParseURI(examples), e.root.Join(fmt.Sprintf("reparted-%d", n)), n).String()
 }
 
 // sharded runs infer as n shards and returns each output's partial URIs,

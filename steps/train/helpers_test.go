@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -248,22 +246,7 @@ func (e *env) writeCSV(path string, u artifacts.URI, split string, features []st
 // it skips (fails under CI) when python3-sklearn is missing.
 func python(t testing.TB, script string, out any, env ...string) {
 	t.Helper()
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import sklearn, numpy").Run(); err != nil {
-		testenv.Missing(t, "%s with scikit-learn is not installed (apt install python3-sklearn)", python)
-		return
-	}
-	cmd := exec.Command(python, "-c", script)
-	cmd.Env = append(append(os.Environ(), "PYTHONHASHSEED=0", "OMP_NUM_THREADS=1"), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	data, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, stderr.String())
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		t.Fatalf("python output %q: %v", data, err)
-	}
+	testenv.Python(t, script, out, env...)
 }
 
 // syncBuffer is a bytes.Buffer safe for the command's two streams.

@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mlsteps/mlsteps/artifacts"
+	"github.com/mlsteps/mlsteps/internal/tailbuf"
 	"github.com/mlsteps/mlsteps/steps/model"
 	"github.com/mlsteps/mlsteps/steps/step"
 	xfstep "github.com/mlsteps/mlsteps/steps/transform"
@@ -156,7 +156,7 @@ func execute(ctx context.Context, r *step.Run, command string, env map[string]st
 	}) {
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
-	tail := &tailBuffer{max: 2048}
+	tail := tailbuf.New(2048)
 	out := io.MultiWriter(r.Stderr(), tail)
 	cmd.Stdout, cmd.Stderr = out, out
 	r.Logger().Info("running trainer command", "command", command)
@@ -168,38 +168,19 @@ func execute(ctx context.Context, r *step.Run, command string, env map[string]st
 	case ctx.Err() != nil:
 		return fmt.Errorf("trainer command: %w", ctx.Err())
 	case errors.As(err, &exit) && exit.ExitCode() == 127:
-		return step.BadInput(fmt.Errorf("trainer command not found (sh exit 127): %q: %s", command, tail.String()))
+		return step.BadInput(fmt.Errorf("trainer command not found (sh exit 127): %q: %s", command, outputText(tail)))
 	case errors.As(err, &exit):
-		return fmt.Errorf("trainer command failed with exit code %d: %s", exit.ExitCode(), tail.String())
+		return fmt.Errorf("trainer command failed with exit code %d: %s", exit.ExitCode(), outputText(tail))
 	}
 	return fmt.Errorf("trainer command %q: %w", command, err)
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
+// outputText is a command's kept output for a message.
+func outputText(t *tailbuf.Buffer) string {
+	if s := strings.TrimSpace(t.String()); s != "" {
+		return s
 	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if s == "" {
-		return "(no output)"
-	}
-	return s
+	return "(no output)"
 }
 
 // checkCommandModel checks that a command's model loads in ONNX Runtime
