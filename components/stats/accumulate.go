@@ -204,3 +204,28 @@ func common(nonMissing, rows int64) CommonStatistics {
 	}
 	return cs
 }
+
+// Join adds b's columns to a, for Accumulators that summarised different
+// columns of the same rows (say, one goroutine per column of the same
+// batches); Merge is for the same columns of different rows. Columns keep
+// a's order, then b's. Both must have seen the same number of rows (an
+// empty a takes b's), and no column may be in both. b must not be used
+// afterwards.
+func (a *Accumulator) Join(b *Accumulator) error {
+	if len(a.columns) == 0 && a.rows == 0 {
+		a.rows = b.rows
+	}
+	if a.rows != b.rows {
+		return fmt.Errorf("join: %d rows beside %d rows", b.rows, a.rows)
+	}
+	for _, bc := range b.columns {
+		if _, ok := a.byName[bc.name]; ok {
+			return fmt.Errorf("join: column %q on both sides", bc.name)
+		}
+	}
+	for _, bc := range b.columns {
+		a.columns = append(a.columns, bc)
+		a.byName[bc.name] = bc
+	}
+	return nil
+}

@@ -55,3 +55,46 @@ func ExampleAccumulator() {
 	// Body Mass (g): FLOAT, missing 1, mean 3825.00, std_dev 445.11, min 3250, max 4500
 	// Island: STRING, unique 3, top "Biscoe"×3
 }
+
+func ExampleAccumulator_Join() {
+	// Two goroutines, each summarising one column of the same batch.
+	rec := batch([]float64{3750, 3800, 4500}, nil, []string{"Torgersen", "Biscoe", "Biscoe"})
+	defer rec.Release()
+	mass, island := stats.New(stats.Options{}), stats.New(stats.Options{})
+	for i, acc := range []*stats.Accumulator{mass, island} {
+		one := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{rec.Schema().Field(i)}, nil), []arrow.Array{rec.Column(i)}, rec.NumRows())
+		if err := acc.Add(one); err != nil {
+			fmt.Println(err)
+		}
+		one.Release()
+	}
+	if err := mass.Join(island); err != nil {
+		fmt.Println(err)
+	}
+	ds, err := mass.Result("train")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range ds.Features {
+		fmt.Println(f.Name(), f.Type, f.Common().NumNonMissing)
+	}
+	// Output:
+	// Body Mass (g) FLOAT 3
+	// Island STRING 3
+}
+
+func ExampleDatasetFeatureStatisticsList_IndentedJSON() {
+	l := &stats.DatasetFeatureStatisticsList{Datasets: []stats.DatasetFeatureStatistics{{Name: "train", NumExamples: 3}}}
+	fmt.Println(string(l.IndentedJSON()))
+	// Output:
+	// {
+	//   "datasets": [
+	//     {
+	//       "name": "train",
+	//       "num_examples": "3",
+	//       "features": null
+	//     }
+	//   ]
+	// }
+}

@@ -3,8 +3,11 @@ package stats
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
@@ -13,6 +16,12 @@ import (
 // Moments merge with Chan et al.'s pairwise update; each batch's own mean
 // and squared deviations are taken in two passes over its values, so the
 // result matches a two-pass computation to ~1e-12 relative.
+//
+// The sketch maps values to buckets with DDSketch's cubically interpolated
+// mapping, which keeps the same relative-accuracy guarantee as the
+// logarithmic one without a math.Log per value (about 3× cheaper), and
+// values go straight into its stores rather than through the sketch's
+// interface calls.
 type numState struct {
 	isFloat bool
 	count   int64
@@ -22,26 +31,40 @@ type numState struct {
 	max     float64
 	zeros   int64
 	sketch  *ddsketch.DDSketch
+	mapping *mapping.CubicallyInterpolatedMapping
+	pos     *store.CollapsingLowestDenseStore // the sketch's own stores
+	neg     *store.CollapsingLowestDenseStore
 	opts    Options
 	buf     []float64 // the batch's present values, reused
 }
 
+// sketchBins bounds each store of a sketch (as DDSketch's
+// LogCollapsingLowestDenseDDSketch(accuracy, 4096) does): past it the
+// lowest buckets collapse, which only values spanning over 40 orders of
+// magnitude at 0.5% accuracy reach.
+const sketchBins = 4096
+
 func newNumState(opts Options, isFloat bool) *numState {
-	sk, err := ddsketch.LogCollapsingLowestDenseDDSketch(opts.RelativeAccuracy, 4096)
+	m, err := mapping.NewCubicallyInterpolatedMapping(opts.RelativeAccuracy)
 	if err != nil {
 		// Only a relative accuracy outside (0, 1) fails, and withDefaults
 		// rules that out.
 		panic(err)
 	}
-	return &numState{isFloat: isFloat, sketch: sk, opts: opts, min: math.Inf(1), max: math.Inf(-1)}
+	pos, neg := store.NewCollapsingLowestDenseStore(sketchBins), store.NewCollapsingLowestDenseStore(sketchBins)
+	return &numState{isFloat: isFloat, sketch: ddsketch.NewDDSketch(m, pos, neg), mapping: m, pos: pos, neg: neg,
+		opts: opts, min: math.Inf(1), max: math.Inf(-1)}
 }
 
 // add gathers a batch's present values as float64 (NaN counts as missing,
 // as pandas does) and folds them in.
 func (s *numState) add(arr arrow.Array) error {
-	vals := s.buf[:0]
 	n := arr.Len()
 	noNulls := arr.NullN() == 0
+	if a, ok := arr.(*array.Float64); ok && noNulls && !slices.ContainsFunc(a.Float64Values(), math.IsNaN) {
+		return s.addValues(a.Float64Values()) // nothing to filter: no copy
+	}
+	vals := slices.Grow(s.buf[:0], n)
 	switch a := arr.(type) {
 	case *array.Float64:
 		raw := a.Float64Values()
@@ -123,6 +146,9 @@ func (s *numState) addValues(vals []float64) error {
 	var sum float64
 	mn, mx := s.min, s.max
 	var zeros int64
+	var nearZero float64 // values the sketch counts as 0
+	m := s.mapping
+	lo, hi := m.MinIndexableValue(), m.MaxIndexableValue()
 	for _, v := range vals {
 		sum += v
 		if v < mn {
@@ -134,7 +160,22 @@ func (s *numState) addValues(vals []float64) error {
 		if v == 0 {
 			zeros++
 		}
-		if err := s.sketch.Add(v); err != nil {
+		// What DDSketch.Add does, without its interface calls.
+		switch {
+		case v > lo && v <= hi:
+			s.pos.Add(m.Index(v))
+		case v < -lo && v >= -hi:
+			s.neg.Add(m.Index(-v))
+		case v >= -lo && v <= lo:
+			nearZero++
+		default: // too large for the sketch: let it say so
+			if err := s.sketch.Add(v); err != nil {
+				return err
+			}
+		}
+	}
+	if nearZero > 0 {
+		if err := s.sketch.AddWithCount(0, nearZero); err != nil {
 			return err
 		}
 	}

@@ -1,11 +1,9 @@
 package stats
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -17,35 +15,76 @@ import (
 // cap every distinct value also goes into an HLL sketch (lg_k 12, about
 // 1.6% relative standard error), which then gives unique; values first seen
 // after the cap are no longer counted one by one.
+//
+// Values are numbered by a strTable (one hash per value, or per distinct
+// value of a dictionary batch; keys in a pointer-free arena) and counted
+// in a flat slice by number: nothing is allocated per hit, nor per new
+// value beyond its bytes.
 type strState struct {
 	opts     Options
 	count    int64
 	totalLen int64
-	counts   map[string]*int64 // pointers: a hit costs one hash, not two
-	sketch   hll.HllSketch     // nil until the cap is passed
-	dictBuf  []int64
+	table    *strTable
+	counts   []int64       // by table id
+	sketch   hll.HllSketch // nil until the cap is passed
+	dictBuf  []int64       // per dictionary index counts of one batch, reused
 }
 
 func newStrState(opts Options) *strState {
-	return &strState{opts: opts, counts: map[string]*int64{}}
+	return &strState{opts: opts, table: newStrTable()}
 }
 
-// see counts one value; v may alias Arrow memory, so a new key is cloned.
+// see counts one value.
 func (s *strState) see(v string, n int64) error {
 	s.count += n
 	s.totalLen += int64(len(v)) * n
-	if c := s.counts[v]; c != nil {
-		*c += n
+	h := s.table.hashString(v)
+	if id := s.table.findString(v, h); id >= 0 {
+		s.counts[id] += n
 		return nil
 	}
-	if s.sketch == nil && len(s.counts) < s.opts.UniqueCap {
-		s.counts[strings.Clone(v)] = &n
-		return nil
+	if !s.full() {
+		if _, ok := s.table.insertString(v, h); ok {
+			s.counts = append(s.counts, n)
+			return nil
+		}
 	}
+	return s.overflowWith(v)
+}
+
+// seeNew counts a value known not to be in the table (count and totalLen
+// are the caller's to update).
+func (s *strState) seeNew(b []byte, h uint64, n int64) error {
+	if !s.full() {
+		if _, ok := s.table.insert(b, h); ok {
+			s.counts = append(s.counts, n)
+			return nil
+		}
+	}
+	return s.overflowWith(string(b))
+}
+
+// overflowWith puts a value past the cap into the sketch.
+func (s *strState) overflowWith(v string) error {
 	if err := s.overflow(); err != nil {
 		return err
 	}
 	return s.sketch.UpdateString(v)
+}
+
+// full reports whether new values no longer get exact counts.
+func (s *strState) full() bool { return s.sketch != nil || s.table.Len() >= s.opts.UniqueCap }
+
+// reserve sizes the table for about n distinct values of total size
+// bytes, so a feature with many (ZIP codes, ids) does not rehash its way
+// up.
+func (s *strState) reserve(n, bytes int) {
+	n = min(n, s.opts.UniqueCap)
+	if s.table.Len() > 0 || n <= 64 {
+		return
+	}
+	s.table.reserve(n, bytes)
+	s.counts = slices.Grow(s.counts, n)
 }
 
 // overflow starts the HLL sketch with every value counted so far.
@@ -57,8 +96,8 @@ func (s *strState) overflow() error {
 	if err != nil {
 		return err
 	}
-	for v := range s.counts {
-		if err := sk.UpdateString(v); err != nil {
+	for id := range s.table.Len() {
+		if err := sk.UpdateString(s.table.keyString(id)); err != nil {
 			return err
 		}
 	}
@@ -117,36 +156,103 @@ func (s *strState) add(arr arrow.Array) error {
 	return nil
 }
 
-// addDictionary counts indices first, then each distinct value once: much
-// cheaper than hashing every string when values repeat.
+// addDictionary counts indices first, then looks each distinct value up
+// once: a batch costs one increment per row plus one hash per dictionary
+// entry, however often values repeat.
 func (s *strState) addDictionary(a *array.Dictionary) error {
 	dict := a.Dictionary()
-	counts := s.dictBuf[:0]
-	counts = slices.Grow(counts, dict.Len())[:dict.Len()]
+	counts := slices.Grow(s.dictBuf[:0], dict.Len())[:dict.Len()]
 	clear(counts)
-	noNulls := a.NullN() == 0
-	for i := range a.Len() {
-		if noNulls || a.IsValid(i) {
-			counts[a.GetValueIndex(i)]++
+	s.dictBuf = counts
+	if err := countIndices(a, counts); err != nil {
+		return err
+	}
+	switch d := dict.(type) {
+	case *array.String:
+		return seeDictionary(s, counts, d.ValueOffsets(), d.ValueBytes())
+	case *array.Binary:
+		return seeDictionary(s, counts, d.ValueOffsets(), d.ValueBytes())
+	case *array.LargeString:
+		return seeDictionary(s, counts, d.ValueOffsets(), d.ValueBytes())
+	case *array.LargeBinary:
+		return seeDictionary(s, counts, d.ValueOffsets(), d.ValueBytes())
+	}
+	for j, c := range counts {
+		if c > 0 {
+			if err := s.see(dict.ValueStr(j), c); err != nil {
+				return err
+			}
 		}
 	}
-	s.dictBuf = counts
+	return nil
+}
+
+// countIndices adds one to counts[i] for every present row whose
+// dictionary index is i.
+func countIndices(a *array.Dictionary, counts []int64) error {
+	noNulls := a.NullN() == 0
+	switch idx := a.Indices().(type) {
+	case *array.Int8:
+		return countIndex(a, idx.Int8Values(), counts, noNulls)
+	case *array.Int16:
+		return countIndex(a, idx.Int16Values(), counts, noNulls)
+	case *array.Int32:
+		return countIndex(a, idx.Int32Values(), counts, noNulls)
+	case *array.Int64:
+		return countIndex(a, idx.Int64Values(), counts, noNulls)
+	case *array.Uint8:
+		return countIndex(a, idx.Uint8Values(), counts, noNulls)
+	case *array.Uint16:
+		return countIndex(a, idx.Uint16Values(), counts, noNulls)
+	case *array.Uint32:
+		return countIndex(a, idx.Uint32Values(), counts, noNulls)
+	case *array.Uint64:
+		return countIndex(a, idx.Uint64Values(), counts, noNulls)
+	}
+	for i := range a.Len() {
+		if noNulls || a.IsValid(i) {
+			j := a.GetValueIndex(i)
+			if j < 0 || j >= len(counts) {
+				return fmt.Errorf("row %d: dictionary index %d out of range [0, %d)", i, j, len(counts))
+			}
+			counts[j]++
+		}
+	}
+	return nil
+}
+
+func countIndex[T integer](a arrow.Array, raw []T, counts []int64, noNulls bool) error {
+	for i, j := range raw {
+		if noNulls || a.IsValid(i) {
+			if uint64(j) >= uint64(len(counts)) { // also catches negative indices
+				return fmt.Errorf("row %d: dictionary index %d out of range [0, %d)", i, j, len(counts))
+			}
+			counts[j]++
+		}
+	}
+	return nil
+}
+
+// seeDictionary folds in a batch's dictionary entries with their counts.
+// data holds the entries' bytes from offsets[0] on. Each entry used costs
+// one hash and one probe; a new one, a copy of its bytes into the table.
+func seeDictionary[O int32 | int64](s *strState, counts []int64, offsets []O, data []byte) error {
+	s.reserve(len(counts), len(data))
+	t := s.table
+	base := offsets[0]
 	for j, c := range counts {
 		if c == 0 {
 			continue
 		}
-		var v string
-		switch d := dict.(type) {
-		case *array.String:
-			v = d.Value(j)
-		case *array.LargeString:
-			v = d.Value(j)
-		case *array.Binary:
-			v = string(d.Value(j))
-		default:
-			v = dict.ValueStr(j)
+		v := data[offsets[j]-base : offsets[j+1]-base]
+		s.count += c
+		s.totalLen += int64(len(v)) * c
+		h := t.hashBytes(v)
+		if id := t.findBytes(v, h); id >= 0 {
+			s.counts[id] += c
+			continue
 		}
-		if err := s.see(v, c); err != nil {
+		if err := s.seeNew(v, h, c); err != nil {
 			return err
 		}
 	}
@@ -164,6 +270,12 @@ func formatTime(t time.Time) string {
 }
 
 func (s *strState) merge(b *strState) error {
+	if s.count == 0 && s.table.Len() == 0 && s.sketch == nil && b.sketch == nil {
+		// Nothing to fold into: take b's state as it is (what inserting
+		// its values in order would build).
+		s.count, s.totalLen, s.table, s.counts = b.count, b.totalLen, b.table, b.counts
+		return nil
+	}
 	s.count += b.count
 	s.totalLen += b.totalLen
 	if b.sketch != nil {
@@ -171,20 +283,14 @@ func (s *strState) merge(b *strState) error {
 			return err
 		}
 	}
-	for v, c := range b.counts {
-		if old := s.counts[v]; old != nil {
-			*old += *c
+	for id := range b.table.Len() {
+		v := b.table.key(id)
+		h := s.table.hashBytes(v)
+		if i := s.table.findBytes(v, h); i >= 0 {
+			s.counts[i] += b.counts[id]
 			continue
 		}
-		if s.sketch == nil && len(s.counts) < s.opts.UniqueCap {
-			n := *c
-			s.counts[v] = &n
-			continue
-		}
-		if err := s.overflow(); err != nil {
-			return err
-		}
-		if err := s.sketch.UpdateString(v); err != nil {
+		if err := s.seeNew(v, h, b.counts[id]); err != nil {
 			return err
 		}
 	}
@@ -206,66 +312,106 @@ func (s *strState) merge(b *strState) error {
 	return nil
 }
 
-// ranked returns values by count, most frequent first, ties by value so
-// the order never depends on map iteration.
+// ranked returns values by count, most frequent first, ties by value
+// (bytewise, as Go compares strings), so the order never depends on
+// insertion order.
 func (s *strState) ranked(limit int) []FreqAndValue {
-	// Only the top `limit` are needed: a bounded min-heap keeps them in
-	// O(n log limit) instead of sorting every distinct value (zip codes,
-	// ids: tens of thousands). Order: count descending, then value, so ties
-	// break the same way every time.
-	better := func(a, b valueCount) bool {
+	// Only the top `limit` are needed: a bounded heap keeps them in
+	// O(n log limit) instead of sorting every distinct value (ZIP codes,
+	// ids: tens of thousands), and only those become strings. Each
+	// candidate carries its count and its first 8 bytes as a big-endian
+	// integer, so most comparisons (ties on count are the rule for ids)
+	// never touch the table's bytes.
+	t := s.table
+	if limit <= 0 || t.Len() == 0 {
+		return []FreqAndValue{}
+	}
+	better := func(a, b *rankItem) bool {
 		if a.c != b.c {
 			return a.c > b.c
 		}
-		return a.v < b.v
+		if a.p != b.p {
+			return a.p < b.p
+		}
+		return string(t.key(int(a.id))) < string(t.key(int(b.id)))
 	}
-	h := &worstFirst{better: better}
-	for v, c := range s.counts {
-		x := valueCount{v, *c}
-		switch {
-		case h.Len() < limit:
-			heap.Push(h, x)
-		case limit > 0 && better(x, h.items[0]):
-			h.items[0] = x
-			heap.Fix(h, 0)
+	h := make([]rankItem, 0, min(limit, t.Len()))
+	for id := range t.Len() {
+		x := rankItem{c: s.counts[id], id: int32(id)}
+		if len(h) == limit && x.c < h[0].c {
+			continue // worse than the worst kept, whatever its bytes
+		}
+		x.p = prefix(t.key(id))
+		if len(h) < limit {
+			h = append(h, x)
+			siftUp(h, len(h)-1, better)
+		} else if better(&x, &h[0]) {
+			h[0] = x
+			siftDown(h, 0, better)
 		}
 	}
-	top := h.items
-	slices.SortFunc(top, func(a, b valueCount) int {
+	slices.SortFunc(h, func(a, b rankItem) int {
 		switch {
-		case better(a, b):
+		case better(&a, &b):
 			return -1
-		case better(b, a):
+		case better(&b, &a):
 			return 1
 		}
 		return 0
 	})
-	out := make([]FreqAndValue, len(top))
-	for i, x := range top {
-		out[i] = FreqAndValue{Value: x.v, Frequency: Double(x.c)}
+	out := make([]FreqAndValue, len(h))
+	for i, x := range h {
+		out[i] = FreqAndValue{Value: t.keyString(int(x.id)), Frequency: Double(x.c)}
 	}
 	return out
 }
 
-type valueCount struct {
-	v string
-	c int64
+// rankItem is a ranking candidate: count, leading bytes, table id.
+type rankItem struct {
+	c  int64
+	p  uint64
+	id int32
 }
 
-// worstFirst is a heap whose root is the worst of the kept values.
-type worstFirst struct {
-	items  []valueCount
-	better func(a, b valueCount) bool
+// prefix is b's first 8 bytes as a big-endian integer, zero-padded: it
+// orders as the bytes do, except that equal prefixes need the full bytes.
+func prefix(b []byte) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(b) {
+			p |= uint64(b[i])
+		}
+	}
+	return p
 }
 
-func (h *worstFirst) Len() int           { return len(h.items) }
-func (h *worstFirst) Less(i, j int) bool { return h.better(h.items[j], h.items[i]) }
-func (h *worstFirst) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *worstFirst) Push(x any)         { h.items = append(h.items, x.(valueCount)) }
-func (h *worstFirst) Pop() any {
-	x := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	return x
+// siftUp and siftDown keep h a heap whose root is the worst item kept.
+func siftUp(h []rankItem, i int, better func(a, b *rankItem) bool) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !better(&h[parent], &h[i]) {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func siftDown(h []rankItem, i int, better func(a, b *rankItem) bool) {
+	for {
+		worst := i
+		for _, c := range [2]int{2*i + 1, 2*i + 2} {
+			if c < len(h) && better(&h[worst], &h[c]) {
+				worst = c
+			}
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
 }
 
 func (s *strState) result(rows int64) (*StringStatistics, error) {
@@ -273,7 +419,7 @@ func (s *strState) result(rows int64) (*StringStatistics, error) {
 	if s.count == 0 {
 		return ss, nil
 	}
-	ss.Unique = Int64(len(s.counts))
+	ss.Unique = Int64(s.table.Len())
 	if s.sketch != nil {
 		est, err := s.sketch.GetEstimate()
 		if err != nil {

@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,43 @@ func TestCancelled(t *testing.T) {
 		if _, err := e.store.Open(context.Background(), e.root.Join("v").Join(o), ""); err == nil {
 			t.Errorf("output %s committed by a cancelled run", o)
 		}
+	}
+}
+
+// TestTamperedPart: a part file changed after its Dataset was committed
+// fails the step with an integrity error, whether the change still
+// decodes (another valid Parquet file of the same size) or not, and no
+// statistics are written.
+func TestTamperedPart(t *testing.T) {
+	e := newEnv(t)
+	for _, how := range []string{"flip a byte", "swap in another split's part"} {
+		t.Run(how, func(t *testing.T) {
+			name := strings.ReplaceAll(how, " ", "-")
+			ds := e.importFile(name, testenv.VegaData(t, "penguins.json"), "train=1,eval=1")
+			dir := filepath.Join(strings.TrimPrefix(ds, "file://"), "Split-train")
+			part := filepath.Join(dir, "part-00000.parquet")
+			data, err := os.ReadFile(part)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch how {
+			case "flip a byte":
+				data[len(data)/2] ^= 0xff
+			default:
+				if data, err = os.ReadFile(filepath.Join(dir, "..", "Split-eval", "part-00000.parquet")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(part, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err = e.validate(name+"-out", map[string]string{"examples": ds}, nil)
+			if !errors.Is(err, artifacts.ErrIntegrity) {
+				t.Fatalf("err = %v, want an integrity error", err)
+			}
+			if _, err := os.Stat(filepath.Join(strings.TrimPrefix(e.root.Join(name+"-out").String(), "file://"), "statistics", "artifact.json")); err == nil {
+				t.Error("statistics committed from a tampered part")
+			}
+		})
 	}
 }

@@ -5,9 +5,10 @@
 //	    [--in schema=SCHEMA] [--in baseline=STATISTICS] [--in serving=STATISTICS] \
 //	    [--fail-on error|warning|never]
 //
-// It reads every split of a Dataset once, decoding Parquet row groups on
-// several goroutines (deterministically: see lanes), and writes three
-// artifacts: statistics (statistics.json, one dataset per split, and
+// It reads every split of a Dataset once, decoding Parquet column chunks
+// on several goroutines (deterministically: see lanes; flat string and
+// number columns straight from their pages, see dictpages.go; part digests
+// verified beside the pass), and writes three artifacts: statistics (statistics.json, one dataset per split, and
 // report.html), schema (the given one copied, or one inferred from the
 // training split) and anomalies (every split checked against the schema,
 // drift against baseline statistics, skew of the training split against
