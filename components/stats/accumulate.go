@@ -146,8 +146,13 @@ func (c *column) add(arr arrow.Array) error {
 
 // Merge folds b's state into a; b must not be used afterwards. Columns keep
 // a's order, then b's new ones, so merging shards in a fixed order gives
-// the same result every time.
+// the same result every time. Both must have been made with the same
+// Options (an UnmarshalBinary state carries its own).
 func (a *Accumulator) Merge(b *Accumulator) error {
+	if a.opts != b.opts {
+		// Sketches of different accuracies or caps do not add up.
+		return fmt.Errorf("merge: states made with different options (%+v, %+v)", a.opts, b.opts)
+	}
 	for _, bc := range b.columns {
 		c, err := a.column(bc.name, bc.kind)
 		if err != nil {

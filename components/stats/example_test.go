@@ -98,3 +98,36 @@ func ExampleDatasetFeatureStatisticsList_IndentedJSON() {
 	//   ]
 	// }
 }
+
+func ExampleAccumulator_MarshalBinary() {
+	// A shard's state, sent to another process, merged there.
+	shard := stats.New(stats.Options{})
+	r := batch([]float64{3250, 4500}, nil, []string{"Dream", "Biscoe"})
+	defer r.Release()
+	if err := shard.Add(r); err != nil {
+		fmt.Println(err)
+	}
+	state, err := shard.MarshalBinary()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var back stats.Accumulator
+	if err := back.UnmarshalBinary(state); err != nil {
+		fmt.Println(err)
+		return
+	}
+	whole := stats.New(stats.Options{})
+	r2 := batch([]float64{3750, 3800, 0}, []bool{true, true, false}, []string{"Torgersen", "Biscoe", "Biscoe"})
+	defer r2.Release()
+	if err := whole.Add(r2); err != nil {
+		fmt.Println(err)
+	}
+	if err := whole.Merge(&back); err != nil {
+		fmt.Println(err)
+	}
+	ds, _ := whole.Result("train")
+	fmt.Println(ds.NumExamples, "examples; mean mass", float64(ds.Features[0].NumStats.Mean))
+	// Output:
+	// 5 examples; mean mass 3825
+}

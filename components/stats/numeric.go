@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -13,9 +14,14 @@ import (
 )
 
 // numState holds exact counts and moments plus a DDSketch for quantiles.
-// Moments merge with Chan et al.'s pairwise update; each batch's own mean
-// and squared deviations are taken in two passes over its values, so the
-// result matches a two-pass computation to ~1e-12 relative.
+// Each batch's own count, mean and squared deviations are taken in two
+// passes over its values and kept as a group; Result folds the groups
+// with Chan et al.'s pairwise update, which matches a two-pass
+// computation to ~1e-12 relative. The groups are folded in one canonical
+// order (sorted by their values), not in the order batches arrived or
+// states merged, so mean and std_dev are bit-identical however the rows
+// were split into Accumulators and merged (lanes, shards, processes), as
+// long as each batch is the same: a few dozen bytes a batch buy that.
 //
 // The sketch maps values to buckets with DDSketch's cubically interpolated
 // mapping, which keeps the same relative-accuracy guarantee as the
@@ -25,8 +31,7 @@ import (
 type numState struct {
 	isFloat bool
 	count   int64
-	mean    float64
-	m2      float64
+	groups  []moments // one per batch; folded by Result
 	min     float64
 	max     float64
 	zeros   int64
@@ -186,31 +191,60 @@ func (s *numState) addValues(vals []float64) error {
 		d := v - mean
 		m2 += d * d
 	}
-	s.combine(int64(len(vals)), mean, m2)
+	s.count += int64(len(vals))
+	s.groups = append(s.groups, moments{n: int64(len(vals)), mean: mean, m2: m2})
 	s.min, s.max = mn, mx
 	s.zeros += zeros
 	return nil
 }
 
-// combine folds a group's count, mean and sum of squared deviations in.
-func (s *numState) combine(n int64, mean, m2 float64) {
-	if n == 0 {
+// moments are one batch's count, mean and sum of squared deviations.
+type moments struct {
+	n    int64
+	mean float64
+	m2   float64
+}
+
+// combine folds group b into a (Chan et al.).
+func (a *moments) combine(b moments) {
+	if b.n == 0 {
 		return
 	}
-	if s.count == 0 {
-		s.count, s.mean, s.m2 = n, mean, m2
+	if a.n == 0 {
+		*a = b
 		return
 	}
-	na, nb := float64(s.count), float64(n)
+	na, nb := float64(a.n), float64(b.n)
 	tot := na + nb
-	delta := mean - s.mean
-	s.mean += delta * nb / tot
-	s.m2 += m2 + delta*delta*na*nb/tot
-	s.count += n
+	delta := b.mean - a.mean
+	a.mean += delta * nb / tot
+	a.m2 += b.m2 + delta*delta*na*nb/tot
+	a.n += b.n
+}
+
+// moments folds every group in a canonical order (by count, then mean
+// and m2 as ordered floats), so the result depends only on the multiset
+// of batches, not on how states were merged.
+func (s *numState) moments() moments {
+	slices.SortFunc(s.groups, func(x, y moments) int {
+		if c := cmp.Compare(x.n, y.n); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.mean, y.mean); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.m2, y.m2)
+	})
+	var m moments
+	for _, g := range s.groups {
+		m.combine(g)
+	}
+	return m
 }
 
 func (s *numState) merge(b *numState) {
-	s.combine(b.count, b.mean, b.m2)
+	s.count += b.count
+	s.groups = append(s.groups, b.groups...)
 	s.min = math.Min(s.min, b.min)
 	s.max = math.Max(s.max, b.max)
 	s.zeros += b.zeros
@@ -226,8 +260,9 @@ func (s *numState) result(rows int64) (*NumericStatistics, error) {
 	if s.count == 0 {
 		return ns, nil
 	}
-	ns.Mean = Double(s.mean)
-	ns.StdDev = Double(math.Sqrt(s.m2 / float64(s.count)))
+	m := s.moments()
+	ns.Mean = Double(m.mean)
+	ns.StdDev = Double(math.Sqrt(m.m2 / float64(m.n)))
 	ns.Min, ns.Max = Double(s.min), Double(s.max)
 	qs := make([]float64, s.opts.HistogramBuckets+1)
 	for i := range qs {

@@ -270,19 +270,16 @@ func formatTime(t time.Time) string {
 }
 
 func (s *strState) merge(b *strState) error {
-	if s.count == 0 && s.table.Len() == 0 && s.sketch == nil && b.sketch == nil {
+	if s.count == 0 && s.table.Len() == 0 && s.sketch == nil {
 		// Nothing to fold into: take b's state as it is (what inserting
 		// its values in order would build).
-		s.count, s.totalLen, s.table, s.counts = b.count, b.totalLen, b.table, b.counts
+		s.count, s.totalLen, s.table, s.counts, s.sketch = b.count, b.totalLen, b.table, b.counts, b.sketch
 		return nil
 	}
 	s.count += b.count
 	s.totalLen += b.totalLen
-	if b.sketch != nil {
-		if err := s.overflow(); err != nil {
-			return err
-		}
-	}
+	// b's exactly counted values first, while there is room: a state that
+	// passed the cap must not push out the values the other counted.
 	for id := range b.table.Len() {
 		v := b.table.key(id)
 		h := s.table.hashBytes(v)
@@ -295,6 +292,9 @@ func (s *strState) merge(b *strState) error {
 		}
 	}
 	if b.sketch != nil {
+		if err := s.overflow(); err != nil {
+			return err
+		}
 		u, err := hll.NewUnion(12)
 		if err != nil {
 			return err

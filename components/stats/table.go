@@ -121,35 +121,20 @@ func (t *strTable) findString(v string, h uint64) int {
 
 // insert adds a key known to be absent, with hash h, and returns its id.
 // It reports false, adding nothing, when the arena would pass 4 GiB.
-func (t *strTable) insert(b []byte, h uint64) (int, bool) {
-	if uint64(len(t.arena))+uint64(len(b)) > 1<<32-1 {
-		return -1, false
-	}
-	if !fits(len(t.ends)+1, len(t.slots)) {
-		t.resize(max(2*len(t.ends), 8))
-	}
-	id := len(t.ends)
-	t.arena = append(t.arena, b...)
-	t.ends = append(t.ends, uint32(len(t.arena)))
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
-	for t.slots[i] != 0 {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = h>>32<<32 | uint64(id+1)
-	return id, true
-}
+func (t *strTable) insert(b []byte, h uint64) (int, bool) { return insertKey(t, b, h) }
 
 // insertString is insert for a string.
-func (t *strTable) insertString(v string, h uint64) (int, bool) {
-	if uint64(len(t.arena))+uint64(len(v)) > 1<<32-1 {
+func (t *strTable) insertString(v string, h uint64) (int, bool) { return insertKey(t, v, h) }
+
+func insertKey[K []byte | string](t *strTable, k K, h uint64) (int, bool) {
+	if uint64(len(t.arena))+uint64(len(k)) > 1<<32-1 {
 		return -1, false
 	}
 	if !fits(len(t.ends)+1, len(t.slots)) {
 		t.resize(max(2*len(t.ends), 8))
 	}
 	id := len(t.ends)
-	t.arena = append(t.arena, v...)
+	t.arena = append(t.arena, k...)
 	t.ends = append(t.ends, uint32(len(t.arena)))
 	mask := uint64(len(t.slots) - 1)
 	i := h & mask

@@ -70,9 +70,9 @@ func TestShardedShape(t *testing.T) {
 	}
 }
 
-// TestShardedExample: examples/sharded (the real train and infer
-// contracts, one sharded by key, one by parts) compiles and passes Argo's
-// validator.
+// TestShardedExample: examples/sharded (the real validate, train and
+// infer contracts, one sharded by key, two by parts) compiles and passes
+// Argo's validator.
 func TestShardedExample(t *testing.T) {
 	reg, err := catalog.Registry()
 	if err != nil {
@@ -98,7 +98,7 @@ func TestShardedExample(t *testing.T) {
 	for _, task := range back.Spec.Templates[0].DAG.Tasks {
 		names = append(names, task.Name)
 	}
-	if got := strings.Join(names, ","); got != "import,train-plan,train-shard,train,infer-plan,infer-shard,infer" {
+	if got := strings.Join(names, ","); got != "import,validate-plan,validate-shard,validate,train-plan,train-shard,train,infer-plan,infer-shard,infer" {
 		t.Errorf("tasks %s", got)
 	}
 }

@@ -98,9 +98,9 @@ steps:
 	}
 }
 
-// TestShardedExample: examples/sharded (the real train and infer
-// contracts) compiles to IR that parses back strictly and that KFP's
-// compiler walks: two for-loops, each feeding its merge.
+// TestShardedExample: examples/sharded (the real validate, train and
+// infer contracts) compiles to IR that parses back strictly and that
+// KFP's compiler walks: three for-loops, each feeding its merge.
 func TestShardedExample(t *testing.T) {
 	reg, err := catalog.Registry()
 	if err != nil {
@@ -124,7 +124,7 @@ func TestShardedExample(t *testing.T) {
 		t.Fatalf("KFP's compiler walker: %v", err)
 	}
 	slices.Sort(v.dags)
-	if len(v.containers) != 5 || strings.Join(v.dags, ",") != "comp-for-loop-infer,comp-for-loop-train,root" {
+	if len(v.containers) != 7 || strings.Join(v.dags, ",") != "comp-for-loop-infer,comp-for-loop-train,comp-for-loop-validate,root" {
 		t.Errorf("walked containers %v, dags %v", v.containers, v.dags)
 	}
 	merge := back.GetRoot().GetDag().GetTasks()["infer"]

@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,10 +34,11 @@ func shardedExample(t *testing.T) (sharded, whole string) {
 	return sharded, whole
 }
 
-// TestShardedPipeline runs examples/sharded (train --per-key in 3 shards
-// by island, infer in 2 shards of part files) as child processes, and the
-// same pipeline unsharded: the merged model, predictions and dead letters
-// have the unsharded digests. A second run is cached shard by shard and
+// TestShardedPipeline runs examples/sharded (validate in 2 shards of part
+// files, train --per-key in 3 shards by island, infer in 2 shards of part
+// files) as child processes, and the same pipeline unsharded: the merged
+// statistics (but for the report's links), schema, anomalies, model,
+// predictions and dead letters have the unsharded digests. A second run is cached shard by shard and
 // merge by merge, and the merged artifacts' lineage names their partials
 // and the inputs the shards read.
 func TestShardedPipeline(t *testing.T) {
@@ -58,34 +60,40 @@ func TestShardedPipeline(t *testing.T) {
 		return res
 	}
 	sharded := run(shardedText, "sharded")
-	if got := statuses(sharded); got != "import=succeeded train=succeeded infer=succeeded" || sharded.ExitCode != 0 {
+	if got := statuses(sharded); got != "import=succeeded validate=succeeded train=succeeded infer=succeeded" || sharded.ExitCode != 0 {
 		t.Fatalf("sharded run: %s (exit %d)", got, sharded.ExitCode)
 	}
-	if n, m := len(sharded.Steps[1].Shards), len(sharded.Steps[2].Shards); n != 3 || m != 2 {
-		t.Fatalf("train ran %d shards, infer %d; want 3 and 2", n, m)
+	if v, n, m := len(sharded.Steps[1].Shards), len(sharded.Steps[2].Shards), len(sharded.Steps[3].Shards); v != 2 || n != 3 || m != 2 {
+		t.Fatalf("validate ran %d shards, train %d, infer %d; want 2, 3 and 2", v, n, m)
 	}
 	whole := run(wholeText, "whole")
-	if got := statuses(whole); got != "import=succeeded train=succeeded infer=succeeded" {
+	if got := statuses(whole); got != "import=succeeded validate=succeeded train=succeeded infer=succeeded" {
 		t.Fatalf("unsharded run: %s", got)
 	}
-	for i, name := range []string{"import", "train", "infer"} {
-		if s, w := sharded.Steps[i], whole.Steps[i]; fmt.Sprint(s.Digests) != fmt.Sprint(w.Digests) {
+	store := artifacts.NewStore()
+	defer store.Close()
+	for i, name := range []string{"import", "validate", "train", "infer"} {
+		s, w := sharded.Steps[i], whole.Steps[i]
+		if name == "validate" {
+			// report.html links the examples by URI, which differ between
+			// the two roots: the rest must be the same bytes.
+			s, w = withoutReport(t, store, s), withoutReport(t, store, w)
+		}
+		if fmt.Sprint(s.Digests) != fmt.Sprint(w.Digests) {
 			t.Errorf("%s: sharded digests %v, unsharded %v", name, s.Digests, w.Digests)
 		}
 	}
 	again := run(shardedText, "sharded")
-	if got := statuses(again); got != "import=cached train=cached infer=cached" {
+	if got := statuses(again); got != "import=cached validate=cached train=cached infer=cached" {
 		t.Errorf("second run: %s", got)
 	}
-	for _, s := range again.Steps[1].Shards {
+	for _, s := range slices.Concat(again.Steps[1].Shards, again.Steps[2].Shards) {
 		if s.Status != local.Cached {
 			t.Errorf("second run: %s %s", s.Name, s.Status)
 		}
 	}
 
-	store := artifacts.NewStore()
-	defer store.Close()
-	pred, err := store.Open(context.Background(), artifacts.MustParseURI(sharded.Steps[2].Outputs["predictions"]), artifacts.TypePredictions)
+	pred, err := store.Open(context.Background(), artifacts.MustParseURI(sharded.Steps[3].Outputs["predictions"]), artifacts.TypePredictions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +112,7 @@ func TestShardedPipeline(t *testing.T) {
 	// The lineage walk finds both shards' executions and the merge's, and
 	// every recorded link checks out.
 	root := artifacts.MustParseURI("file://" + filepath.Join(dir, "sharded"))
-	lg, err := lineage.Query(context.Background(), lineage.NewBlobSource(store, &root), sharded.Steps[2].Outputs["predictions"], lineage.Options{Direction: lineage.Up, Depth: 2})
+	lg, err := lineage.Query(context.Background(), lineage.NewBlobSource(store, &root), sharded.Steps[3].Outputs["predictions"], lineage.Options{Direction: lineage.Up, Depth: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +130,24 @@ func TestShardedPipeline(t *testing.T) {
 	if err != nil || len(problems) > 0 {
 		t.Errorf("verify: %v %+v", err, problems)
 	}
+}
+
+// withoutReport is a validate result whose statistics digest is replaced
+// by statistics.json's own.
+func withoutReport(t *testing.T, store *artifacts.Store, res *local.StepResult) *local.StepResult {
+	t.Helper()
+	a, err := store.Open(context.Background(), artifacts.MustParseURI(res.Outputs["statistics"]), artifacts.TypeStatistics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := *res
+	out.Digests = maps.Clone(res.Digests)
+	for _, f := range a.Files {
+		if f.Path == "statistics.json" {
+			out.Digests["statistics"] = f.SHA256
+		}
+	}
+	return &out
 }
 
 // TestShardRetriedAlone: a shard that fails once (the binary is wrapped

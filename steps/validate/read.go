@@ -3,6 +3,7 @@ package validate
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -59,11 +60,28 @@ type unit struct {
 // (lanes merged per column, columns in schema order), so the result does
 // not depend on the worker count or on scheduling.
 func splitStatistics(ctx context.Context, a *artifacts.Artifact, split artifacts.Split, workers int, opts stats.Options) (stats.DatasetFeatureStatistics, error) {
+	cols, err := splitColumns(ctx, a, split.Files, workers, opts)
+	if err != nil {
+		return stats.DatasetFeatureStatistics{}, err
+	}
+	ds, err := columnsResult(split.Name, cols, workers)
+	if err != nil {
+		return ds, fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	return ds, nil
+}
+
+// splitColumns is the statistics pass over some part files of a split
+// (all of them, or a shard's share): one Accumulator per column, in
+// schema order, each holding that column's state over every row of the
+// files. No files, or files without rows, give the Dataset's columns
+// with no rows.
+func splitColumns(ctx context.Context, a *artifacts.Artifact, names []string, workers int, opts stats.Options) ([]*stats.Accumulator, error) {
 	work := make([][]part, lanes)
 	next := 0
 	var fields *pqarrow.SchemaManifest
 	var first *metadata.FileMetaData
-	files, verified := openParts(ctx, a, split.Files, workers)
+	files, verified := openParts(ctx, a, names, workers)
 	defer verified() // never leave the verifier running
 	for _, f := range files {
 		if f.release != nil {
@@ -73,9 +91,9 @@ func splitStatistics(ctx context.Context, a *artifacts.Artifact, split artifacts
 	for _, f := range files {
 		if f.err != nil {
 			if err := verified(); err != nil {
-				return stats.DatasetFeatureStatistics{}, err // a damaged file explains a bad footer
+				return nil, err // a damaged file explains a bad footer
 			}
-			return stats.DatasetFeatureStatistics{}, f.err
+			return nil, f.err
 		}
 	}
 	for _, f := range files {
@@ -84,10 +102,10 @@ func splitStatistics(ctx context.Context, a *artifacts.Artifact, split artifacts
 		if fields == nil {
 			first = meta
 			if fields, err = pqarrow.NewSchemaManifest(meta.Schema, meta.KeyValueMetadata(), &pqarrow.ArrowReadProperties{}); err != nil {
-				return stats.DatasetFeatureStatistics{}, fmt.Errorf("artifact %s: read %s: %w", a.URI, name, err)
+				return nil, fmt.Errorf("artifact %s: read %s: %w", a.URI, name, err)
 			}
 		} else if !meta.Schema.Equals(first.Schema) {
-			return stats.DatasetFeatureStatistics{}, fmt.Errorf("artifact %s: %s: columns differ from the split's first part", a.URI, name)
+			return nil, fmt.Errorf("artifact %s: %s: columns differ from the split's first part", a.URI, name)
 		}
 		byLane := make([][]int, lanes)
 		for rg := range meta.NumRowGroups() {
@@ -102,14 +120,10 @@ func splitStatistics(ctx context.Context, a *artifacts.Artifact, split artifacts
 	}
 	if next == 0 || fields == nil {
 		if err := verified(); err != nil {
-			return stats.DatasetFeatureStatistics{}, err
+			return nil, err
 		}
 		// An empty split still has its columns (from the part's footer).
-		total := stats.New(opts)
-		if err := addEmptyColumns(ctx, a, total); err != nil {
-			return stats.DatasetFeatureStatistics{}, err
-		}
-		return total.Result(split.Name)
+		return emptyColumns(ctx, a, opts)
 	}
 
 	nfields := len(fields.Fields)
@@ -159,55 +173,72 @@ func splitStatistics(ctx context.Context, a *artifacts.Artifact, split artifacts
 	}
 	wg.Wait()
 	if err := verified(); err != nil {
-		return stats.DatasetFeatureStatistics{}, err
+		return nil, err
 	}
 	for _, u := range units {
 		if u.err != nil {
-			return stats.DatasetFeatureStatistics{}, u.err
+			return nil, u.err
 		}
 	}
-	// Each column's lanes are merged, in lane order, and summarised (top
-	// values, quantiles) on the workers too: for ZIP codes or ids that is
-	// real work, which would otherwise run on one core after the pass.
-	cols := make([]stats.DatasetFeatureStatistics, nfields)
+	// Each column's lanes are merged, in lane order, on the workers too.
+	cols := make([]*stats.Accumulator, nfields)
 	errs := make([]error, nfields)
-	var nextCol atomic.Int64
-	for range min(workers, nfields) {
+	parallel(workers, nfields, func(f int) {
+		for _, u := range units {
+			switch {
+			case u.field != f || errs[f] != nil:
+			case cols[f] == nil:
+				cols[f] = u.acc
+			default:
+				errs[f] = cols[f].Merge(u.acc)
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", a.URI, err)
+	}
+	return cols, nil
+}
+
+// columnsResult summarises one Accumulator per column (top values,
+// quantiles) into a split's statistics, on up to workers goroutines: for
+// ZIP codes or ids that is real work, which would otherwise run on one
+// core after the pass. Every column must have seen the same rows.
+func columnsResult(name string, cols []*stats.Accumulator, workers int) (stats.DatasetFeatureStatistics, error) {
+	res := make([]stats.DatasetFeatureStatistics, len(cols))
+	errs := make([]error, len(cols))
+	parallel(workers, len(cols), func(f int) { res[f], errs[f] = cols[f].Result(name) })
+	ds := stats.DatasetFeatureStatistics{Name: name, Features: []stats.FeatureNameStatistics{}}
+	for f := range res {
+		if errs[f] != nil {
+			return ds, errs[f]
+		}
+		if f == 0 {
+			ds.NumExamples = res[0].NumExamples
+		} else if res[f].NumExamples != ds.NumExamples {
+			return ds, fmt.Errorf("column %q has %d rows, column %q %d", cols[f].Columns()[0], res[f].NumExamples, cols[0].Columns()[0], ds.NumExamples)
+		}
+		ds.Features = append(ds.Features, res[f].Features...)
+	}
+	return ds, nil
+}
+
+// parallel runs do(0), …, do(n-1) on up to workers goroutines.
+func parallel(workers, n int, do func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
 		wg.Go(func() {
 			for {
-				f := int(nextCol.Add(1) - 1)
-				if f >= nfields {
+				i := int(next.Add(1) - 1)
+				if i >= n {
 					return
 				}
-				var col *stats.Accumulator
-				for _, u := range units {
-					switch {
-					case u.field != f || errs[f] != nil:
-					case col == nil:
-						col = u.acc
-					default:
-						errs[f] = col.Merge(u.acc)
-					}
-				}
-				if errs[f] == nil {
-					cols[f], errs[f] = col.Result(split.Name)
-				}
+				do(i)
 			}
 		})
 	}
 	wg.Wait()
-	ds := stats.DatasetFeatureStatistics{Name: split.Name, NumExamples: cols[0].NumExamples}
-	for f := range cols {
-		if errs[f] != nil {
-			return ds, fmt.Errorf("artifact %s: %w", a.URI, errs[f])
-		}
-		if cols[f].NumExamples != ds.NumExamples {
-			return ds, fmt.Errorf("artifact %s: column %q has %d rows, column %q %d", a.URI,
-				fields.Fields[f].Field.Name, cols[f].NumExamples, fields.Fields[0].Field.Name, ds.NumExamples)
-		}
-		ds.Features = append(ds.Features, cols[f].Features...)
-	}
-	return ds, nil
 }
 
 // costPerByte weighs a column chunk's uncompressed bytes by how much work
@@ -350,7 +381,20 @@ func readField(ctx context.Context, p part, name string, typ arrow.DataType, lea
 	if err != nil {
 		return err
 	}
-	rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
+	// One reader per row group: batches never span row groups, so they
+	// are the same whichever lane or shard reads a row group, and so are
+	// the per-batch moments the statistics keep.
+	for _, rg := range rowGroups {
+		if err := readRowGroup(ctx, fr, leaves, rg, acc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRowGroup adds one row group's columns to acc through pqarrow.
+func readRowGroup(ctx context.Context, fr *pqarrow.FileReader, leaves []int, rg int, acc *stats.Accumulator) error {
+	rr, err := fr.GetRecordReader(ctx, leaves, []int{rg})
 	if err != nil {
 		return err
 	}
@@ -372,19 +416,24 @@ func readField(ctx context.Context, p part, name string, typ arrow.DataType, lea
 	}
 }
 
-// addEmptyColumns registers a Dataset's columns with no rows, so an empty
-// split still lists its features.
-func addEmptyColumns(ctx context.Context, a *artifacts.Artifact, acc *stats.Accumulator) error {
+// emptyColumns is a Dataset's columns with no rows, one Accumulator
+// each, so an empty split still lists its features.
+func emptyColumns(ctx context.Context, a *artifacts.Artifact, opts stats.Options) ([]*stats.Accumulator, error) {
 	sc, err := a.DatasetSchema(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cols := make([]arrow.Array, len(sc.Fields()))
+	cols := make([]*stats.Accumulator, len(sc.Fields()))
 	for i, f := range sc.Fields() {
-		cols[i] = emptyArray(f.Type)
-		defer cols[i].Release()
+		arr := emptyArray(f.Type)
+		cols[i] = stats.New(opts)
+		err := cols[i].Add(arrowRecord(arrow.NewSchema([]arrow.Field{f}, nil), []arrow.Array{arr}))
+		arr.Release()
+		if err != nil {
+			return nil, err
+		}
 	}
-	return acc.Add(arrowRecord(sc, cols))
+	return cols, nil
 }
 
 // scratch is one worker's decode buffers.

@@ -40,7 +40,11 @@ func Spec() *step.Spec {
 			"plus an HTML report), infers a schema from the training split unless one is given (TFDV's Schema JSON, meant " +
 			"to be edited and passed back with --schema-file or --in schema=), and checks every split against it (TFDV's Anomalies JSON), " +
 			"with drift against --in baseline= and training/serving skew against --in serving= statistics. Exits 3 when " +
-			"anomalies at or above --fail-on exist; the artifacts are written either way.",
+			"anomalies at or above --fail-on exist; the artifacts are written either way. --shard I/N computes the mergeable " +
+			"statistics state (exact counts and moments, quantile-sketch buckets, distinct values with their counts) of a " +
+			"contiguous share of the part files of every split, as partials that judge nothing; --merge folds them in shard " +
+			"order and writes what one process writes (the same statistics.json while string features stay under the unique cap; " +
+			"past it, unique is within its sketch's bound), with the schema, anomalies and the gate (exit 3) decided once, there.",
 		Inputs: []step.Port{
 			{Name: "examples", Type: artifacts.TypeDataset, Description: "the data to describe and check"},
 			{Name: "schema", Type: artifacts.TypeSchema, Optional: true, Description: "the expected schema; inferred from the training split when left out"},
@@ -68,6 +72,7 @@ func Spec() *step.Spec {
 		},
 		Run:        run,
 		ContentKey: schemaFileDigest,
+		Shard:      sharding(),
 	}
 }
 
@@ -100,6 +105,16 @@ func readSchemaFile(ctx context.Context, r *step.Run) ([]byte, error) {
 	return data, nil
 }
 
+// given is what validate reads besides the examples: the expected schema
+// (nil when it is to be inferred) and the statistics to compare with, as
+// parsed and as read (a shard hands the bytes on to the merge).
+type given struct {
+	schema                  *validation.Schema
+	schemaRaw               []byte
+	baseline, serving       *stats.DatasetFeatureStatisticsList
+	baselineRaw, servingRaw []byte
+}
+
 func run(ctx context.Context, r *step.Run) error {
 	workers := int(r.Int("workers"))
 	if workers < 0 || r.Int("max-domain-size") < 0 {
@@ -117,40 +132,17 @@ func run(ctx context.Context, r *step.Run) error {
 		return step.Usagef("input examples %s has no splits", examples.URI)
 	}
 	// Read every small input before the long pass, so a bad one fails fast.
-	schemaIn, schemaRaw, err := readSchema(ctx, r.Input("schema"))
+	in, err := readGiven(ctx, r)
 	if err != nil {
 		return err
 	}
-	if file := r.String("schema-file"); file != "" {
-		if schemaIn != nil {
-			return step.Usagef("give --in schema= or --schema-file, not both")
-		}
-		if schemaRaw, err = readSchemaFile(ctx, r); err != nil {
-			return err
-		}
-		if schemaIn, err = validation.ParseSchema(schemaRaw, artifacts.Redact(file)); err != nil {
-			return step.BadInput(fmt.Errorf("--schema-file: %w", err))
-		}
-	}
-	baseline, err := readStatistics(ctx, r.Input("baseline"), "baseline")
+	restore, err := passMemoryLimit(r)
 	if err != nil {
 		return err
 	}
-	serving, err := readStatistics(ctx, r.Input("serving"), "serving")
-	if err != nil {
-		return err
-	}
-
-	if mib := r.Int("memory-limit-mib"); mib > 0 && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		// A batch pass with a known memory budget: collect near the budget
-		// rather than every time the live heap doubles (Go's GC guide).
-		gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(mib<<20)
-		defer func() {
-			debug.SetGCPercent(gc)
-			debug.SetMemoryLimit(limit)
-		}()
-	} else if mib < 0 {
-		return step.Usagef("--memory-limit-mib must not be negative")
+	defer restore()
+	if sh, ok := r.Shard(); ok {
+		return runShard(ctx, r, examples, splits, in, workers, sh)
 	}
 	list := &stats.DatasetFeatureStatisticsList{}
 	for _, sp := range splits {
@@ -163,14 +155,69 @@ func run(ctx context.Context, r *step.Run) error {
 			"seconds", time.Since(start).Seconds())
 		list.Datasets = append(list.Datasets, ds)
 	}
-	train := trainingSplit(list, r.String("training-split"))
+	return finish(ctx, r, list, in, examples.URI, runInputs(r))
+}
 
-	schema := schemaIn
+// readGiven reads the schema (--in schema or --schema-file) and the
+// baseline and serving statistics.
+func readGiven(ctx context.Context, r *step.Run) (given, error) {
+	var in given
+	var err error
+	in.schema, in.schemaRaw, err = readSchema(ctx, r.Input("schema"))
+	if err != nil {
+		return in, err
+	}
+	if file := r.String("schema-file"); file != "" {
+		if in.schema != nil {
+			return in, step.Usagef("give --in schema= or --schema-file, not both")
+		}
+		if in.schemaRaw, err = readSchemaFile(ctx, r); err != nil {
+			return in, err
+		}
+		if in.schema, err = validation.ParseSchema(in.schemaRaw, artifacts.Redact(file)); err != nil {
+			return in, step.BadInput(fmt.Errorf("--schema-file: %w", err))
+		}
+	}
+	if in.baseline, in.baselineRaw, err = readStatistics(ctx, r.Input("baseline"), "baseline"); err != nil {
+		return in, err
+	}
+	in.serving, in.servingRaw, err = readStatistics(ctx, r.Input("serving"), "serving")
+	return in, err
+}
+
+// passMemoryLimit applies --memory-limit-mib for the statistics pass;
+// restore puts the runtime's settings back.
+func passMemoryLimit(r *step.Run) (restore func(), err error) {
+	mib := r.Int("memory-limit-mib")
+	if mib < 0 {
+		return nil, step.Usagef("--memory-limit-mib must not be negative")
+	}
+	if mib == 0 || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}, nil
+	}
+	// A batch pass with a known memory budget: collect near the budget
+	// rather than every time the live heap doubles (Go's GC guide).
+	gc, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(mib<<20)
+	return func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+	}, nil
+}
+
+// finish is everything after the statistics pass, the same whether the
+// statistics come from one process or from merged shards: the schema
+// (inferred from the training split, or the given one), anomalies with
+// drift and skew, the three outputs and the gate. examplesURI names the
+// examples in errors; upstream lists the inputs for the report.
+func finish(ctx context.Context, r *step.Run, list *stats.DatasetFeatureStatisticsList, in given, examplesURI string, upstream []artifacts.Input) error {
+	train := trainingSplit(list, r.String("training-split"))
+	schema, schemaRaw := in.schema, in.schemaRaw
 	if schema == nil {
 		if train.NumExamples == 0 {
-			return step.Usagef("input examples %s: split %s has no rows, so there is nothing to infer a schema from (pass --in schema=)", examples.URI, train.Name)
+			return step.Usagef("input examples %s: split %s has no rows, so there is nothing to infer a schema from (pass --in schema=)", examplesURI, train.Name)
 		}
 		schema = validation.InferSchema(train, validation.InferOptions{MaxStringDomainSize: int(r.Int("max-domain-size"))})
+		var err error
 		if schemaRaw, err = json.MarshalIndent(schema, "", "  "); err != nil {
 			return err
 		}
@@ -180,9 +227,9 @@ func run(ctx context.Context, r *step.Run) error {
 	anomalies := validation.NewAnomalies()
 	for i := range list.Datasets {
 		ds := &list.Datasets[i]
-		cmp := validation.Compare{Baseline: matching(baseline, ds.Name)}
+		cmp := validation.Compare{Baseline: matching(in.baseline, ds.Name)}
 		if ds == train {
-			cmp.Serving = matching(serving, "")
+			cmp.Serving = matching(in.serving, "")
 		}
 		anomalies.Check(ds, schema, cmp)
 	}
@@ -191,7 +238,7 @@ func run(ctx context.Context, r *step.Run) error {
 	if err := writeAnomalies(ctx, r, anomalies); err != nil {
 		return err
 	}
-	if err := writeStatistics(ctx, r, list, anomalies); err != nil {
+	if err := writeStatistics(ctx, r, list, anomalies, upstream); err != nil {
 		return err
 	}
 	sw, err := r.Output(ctx, "schema")
@@ -202,7 +249,7 @@ func run(ctx context.Context, r *step.Run) error {
 		return err
 	}
 	sw.SetProperty("features", len(schema.Feature))
-	sw.SetProperty("inferred", schemaIn == nil)
+	sw.SetProperty("inferred", in.schema == nil)
 
 	errs, warns := anomalies.Count(validation.SeverityError), anomalies.Count(validation.SeverityWarning)
 	r.Logger().Info("anomalies", "error", errs, "warning_or_error", warns)
@@ -258,20 +305,27 @@ func readSchema(ctx context.Context, a *artifacts.Artifact) (*validation.Schema,
 	return s, data, nil
 }
 
-func readStatistics(ctx context.Context, a *artifacts.Artifact, input string) (*stats.DatasetFeatureStatisticsList, error) {
+func readStatistics(ctx context.Context, a *artifacts.Artifact, input string) (*stats.DatasetFeatureStatisticsList, []byte, error) {
 	if a == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	data, err := readPayload(ctx, a, StatisticsFile, input)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	l, err := validation.ParseStatistics(data, a.URI+"/"+StatisticsFile)
+	l, err := parseStatistics(data, a.URI+"/"+StatisticsFile, input)
+	return l, data, err
+}
+
+// parseStatistics parses statistics to compare with, which must hold a
+// dataset.
+func parseStatistics(data []byte, where, input string) (*stats.DatasetFeatureStatisticsList, error) {
+	l, err := validation.ParseStatistics(data, where)
 	if err != nil {
 		return nil, step.BadInput(fmt.Errorf("input %s: %w", input, err))
 	}
 	if len(l.Datasets) == 0 {
-		return nil, step.Usagef("input %s: %s/%s has no datasets", input, a.URI, StatisticsFile)
+		return nil, step.Usagef("input %s: %s has no datasets", input, where)
 	}
 	return l, nil
 }
@@ -303,7 +357,7 @@ func writeAnomalies(ctx context.Context, r *step.Run, an *validation.Anomalies) 
 	return nil
 }
 
-func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatureStatisticsList, an *validation.Anomalies) error {
+func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatureStatisticsList, an *validation.Anomalies, upstream []artifacts.Input) error {
 	w, err := r.Output(ctx, "statistics")
 	if err != nil {
 		return err
@@ -313,7 +367,7 @@ func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatur
 	if err := w.WriteFile(ctx, StatisticsFile, append(list.IndentedJSON(), '\n')); err != nil {
 		return err
 	}
-	html, err := report.HTML(report.Page{Title: "Data statistics and anomalies", Statistics: list, Anomalies: an, Upstream: upstreamLinks(r)})
+	html, err := report.HTML(report.Page{Title: "Data statistics and anomalies", Statistics: list, Anomalies: an, Upstream: upstreamLinks(upstream)})
 	if err != nil {
 		return err
 	}
@@ -328,14 +382,22 @@ func writeStatistics(ctx context.Context, r *step.Run, list *stats.DatasetFeatur
 	return nil
 }
 
-// upstreamLinks names the artifacts the report was computed from.
-func upstreamLinks(r *step.Run) []report.Link {
+// inputNames are the inputs a report links to, in order.
+var inputNames = []string{"examples", "schema", "baseline", "serving"}
+
+// runInputs lists the run's inputs, for the report.
+func runInputs(r *step.Run) []artifacts.Input {
 	var ins []artifacts.Input
-	for _, name := range []string{"examples", "schema", "baseline", "serving"} {
+	for _, name := range inputNames {
 		if a := r.Input(name); a != nil {
 			ins = append(ins, artifacts.InputOf(name, a))
 		}
 	}
+	return ins
+}
+
+// upstreamLinks names the artifacts the report was computed from.
+func upstreamLinks(ins []artifacts.Input) []report.Link {
 	var out []report.Link
 	for _, l := range artifacts.UpstreamLinks(ins) {
 		out = append(out, report.Link{Text: l.Text, Href: l.Href, Detail: l.URI})
