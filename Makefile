@@ -22,7 +22,7 @@ export CGO_ENABLED := 1
 help:
 	@echo "make demo   - set up, then import the penguins dataset into a split Dataset artifact"
 	@echo "make test   - set up, then gofmt check, go vet and every test"
-	@echo "make bench  - benchmarks, printed as ratios against a reference run in the same process"
+	@echo "make bench  - benchmarks one package at a time, each beside its reference; ends with the table in bench/results.md"
 	@echo "make fuzz   - a short run of every fuzz target"
 	@echo "make manifests - regenerate manifests/ (Argo templates per step, RBAC, kustomization)"
 	@echo "make setup  - fetch ONNX Runtime, the vega datasets and the S3-compatible test server into .cache/"
@@ -70,7 +70,7 @@ demo: setup build
 
 bench: setup build
 	@mkdir -p bench
-	MLSTEPS_BIN=$(BIN) go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(GO_PKGS) 2>&1 | go run ./scripts/benchtable -out bench/results.md
+	MLSTEPS_BIN=$(BIN) go test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 45m $(GO_PKGS) 2>&1 | go run ./scripts/benchtable -out bench/results.md
 
 fuzz:
 	@set -e; for pkg in $$(go list ./...); do \
