@@ -139,8 +139,12 @@ func Ranked[T cmp.Ordered](c Counts[T], topK int, minCount int64) []T {
 
 // analyzer collects one step's state during a pass.
 type analyzer struct {
-	step    *Step
-	moments Moments
+	step *Step
+	// batches holds one Moments per batch, in row order: the fit folds
+	// them in that order, so shards that keep their batches' Moments
+	// merge into exactly what one process fits (batches never span part
+	// files, so a shard's batches are the whole's).
+	batches []Moments
 	quant   *Quantiles
 	nums    Counts[float64]
 	strs    []Counts[string]
@@ -189,24 +193,36 @@ func (a *analyzer) add(v values, raw map[string]values) {
 			}
 		}
 	default:
+		var m Moments
 		for _, x := range v.num {
-			a.moments.Add(x)
+			m.Add(x)
 		}
+		a.batches = append(a.batches, m)
 	}
+}
+
+// moments folds the per-batch Moments in row order.
+func (a *analyzer) moments() Moments {
+	var m Moments
+	for _, b := range a.batches {
+		m.Merge(b)
+	}
+	return m
 }
 
 // finish stores the fitted values in the step.
 func (a *analyzer) finish() error {
 	s := a.step
+	moments := a.moments()
 	empty := func() error { return fmt.Errorf("%s: the train split has no non-missing values to fit on", s.Op) }
 	switch s.Op {
 	case "impute":
 		switch s.Strategy {
 		case "mean":
-			if a.moments.N == 0 {
+			if moments.N == 0 {
 				return empty()
 			}
-			v := a.moments.Mean
+			v := moments.Mean
 			s.Value = &v
 		case "median":
 			if a.quant.Count() == 0 {
@@ -229,18 +245,18 @@ func (a *analyzer) finish() error {
 			}
 		}
 	case "zscore":
-		if a.moments.N == 0 {
+		if moments.N == 0 {
 			return empty()
 		}
-		s.Mean, s.Std = a.moments.Mean, a.moments.Std()
+		s.Mean, s.Std = moments.Mean, moments.Std()
 		if s.Std == 0 {
 			s.Std = 1 // a constant column: centre it, do not divide by zero
 		}
 	case "scale_to_0_1", "scale_by_min_max":
-		if a.moments.N == 0 {
+		if moments.N == 0 {
 			return empty()
 		}
-		s.Min, s.Max = a.moments.Min, a.moments.Max
+		s.Min, s.Max = moments.Min, moments.Max
 	case "bucketize":
 		if a.quant.Count() == 0 {
 			return empty()

@@ -57,6 +57,18 @@
 // shards can be fitted apart and combined. A pass fits the first unfitted
 // step of every feature on values that went through the steps before it.
 //
+// Fit is Analyze (one pass over some rows, returning a PassState, plain
+// JSON-ready data) then FinishPass (merge states, fit the pass's steps),
+// pass after pass. Shards each Analyze their share of the rows; FinishPass
+// over their states, in row order, fits exactly what one pass over all
+// the rows fits, bit for bit: moments are kept per batch and folded in row
+// order (so batches must not span the shards' boundaries), sketch buckets
+// and counts add.
+//
+//	st, err := g.Analyze(ctx, shardSource) // in each shard
+//	err = g.FinishPass(statesInShardOrder) // in the merge
+//	more := !g.Fitted()                    // an impute before a zscore needs a second pass
+//
 // # ONNX
 //
 // The graph has one input per raw column (named as the column: [N,1]

@@ -64,3 +64,45 @@ features:
 	//  1.22  0.00  1.00  0.00
 	//  0.00  1.00  0.00  0.00
 }
+
+// Two shards analyze their rows apart; the merge finishes the pass from
+// their states, in shard order, and fits what one process fits.
+func ExampleGraph_Analyze() {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "mass", Type: arrow.PrimitiveTypes.Float64}}, nil)
+	batch := func(xs ...float64) arrow.RecordBatch {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		defer b.Release()
+		b.Field(0).(*array.Float64Builder).AppendValues(xs, nil)
+		return b.NewRecordBatch()
+	}
+	shards := []arrow.RecordBatch{batch(1, 2, 3), batch(4, 10)}
+	spec, err := transform.ParseSpec("transform.yaml", []byte("features:\n  mass: [zscore]\n"))
+	if err != nil {
+		panic(err)
+	}
+	compile := func() *transform.Graph {
+		g, err := transform.Compile(spec, []transform.Input{{Name: "mass", Kind: transform.Numeric}}, 5)
+		if err != nil {
+			panic(err)
+		}
+		return g
+	}
+	var states []*transform.PassState
+	for _, rec := range shards { // in each shard
+		st, err := compile().Analyze(context.Background(), func() iter.Seq2[arrow.RecordBatch, error] {
+			return func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }
+		})
+		if err != nil {
+			panic(err)
+		}
+		states = append(states, st)
+	}
+	g := compile() // in the merge
+	if err := g.FinishPass(states); err != nil {
+		panic(err)
+	}
+	s := g.Features[0].Steps[0]
+	fmt.Printf("fitted %v: mean %.1f, std %.1f\n", g.Fitted(), s.Mean, s.Std)
+	// Output:
+	// fitted true: mean 4.0, std 3.2
+}

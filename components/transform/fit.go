@@ -19,49 +19,15 @@ type Source func() iter.Seq2[arrow.RecordBatch, error]
 // by the analyzers' state, not by the rows.
 func Fit(ctx context.Context, g *Graph, src Source) error {
 	for pass := 1; ; pass++ {
-		pending := map[*Feature]int{}
-		analyzers := map[*Feature]*analyzer{}
-		for _, f := range g.Features {
-			for i, s := range f.Steps {
-				if !s.Fitted {
-					pending[f] = i
-					analyzers[f] = newAnalyzer(s)
-					break
-				}
-			}
+		st, err := g.analyzePass(ctx, src, pass)
+		if err != nil {
+			return err
 		}
-		if len(pending) == 0 {
+		if st == nil {
 			break
 		}
-		for rec, err := range src() {
-			if err != nil {
-				return fmt.Errorf("fit pass %d: %w", pass, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			raw, err := g.rawMap(rec)
-			if err != nil {
-				return err
-			}
-			for _, f := range g.Features {
-				i, ok := pending[f]
-				if !ok {
-					continue
-				}
-				var v values
-				if f.Steps[0].Op != "cross" {
-					v = f.run(raw, i, int(rec.NumRows()))
-				}
-				analyzers[f].add(v, raw)
-			}
-		}
-		for _, f := range g.Features {
-			if a, ok := analyzers[f]; ok {
-				if err := a.finish(); err != nil {
-					return &SpecError{File: g.Spec, Line: a.step.Line, Feature: f.Name, Msg: err.Error()}
-				}
-			}
+		if err := g.FinishPass([]*PassState{st}); err != nil {
+			return err
 		}
 	}
 	return g.finish()

@@ -19,6 +19,7 @@ func Registry() (*step.Registry, error) {
 		importer.Spec(),
 		validate.Spec(),
 		transform.Spec(),
+		transform.FitSpec(),
 		train.Spec(),
 		evaluate.Spec(),
 		importer.ModelSpec(),

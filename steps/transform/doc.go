@@ -18,10 +18,30 @@
 //
 // The spec's syntax and the ops are described in components/transform.
 //
+// # Fit apart, apply in shards
+//
+// transform-fit (FitSpec) is the fit alone: it writes the same
+// TransformGraph, byte for byte, and shards by the part files of the train
+// split (each shard writes its analyzers' state, the merge folds the
+// states exactly and writes the graph; later passes of a spec that needs
+// them, an impute before a zscore, run in the merge). transform given that
+// graph (--in transform_graph=URI, no --spec) fits nothing and applies it;
+// then it shards by the part files of every split, and the merge
+// concatenates the parts: the unsharded run's Dataset, digest included,
+// since every input part makes its own output part.
+//
+//	mlsteps transform-fit --in examples=URI --spec transform.yaml --shard 0/2 --out-root URI/s0
+//	mlsteps transform-fit --in examples=URI --spec transform.yaml --shard 1/2 --out-root URI/s1
+//	mlsteps transform-fit --merge transform_graph=URI/s0/transform_graph \
+//	    --merge transform_graph=URI/s1/transform_graph --spec transform.yaml --out-root URI/fit
+//	mlsteps transform --in examples=URI --in transform_graph=URI/fit/transform_graph --out-root URI/run
+//
 // # Errors
 //
 // A bad spec (unknown column or op, an op that does not fit the column, a
 // constant of the wrong type, an analyzer over an empty train split, a
 // --train-split the Dataset lacks) exits 2 before any data is read, with
 // the spec's file, line and feature in the message, and writes no output.
+// transform refuses --shard when it fits (exit 2, pointing at
+// transform-fit); the merges refuse an incomplete or mixed set of partials.
 package transform

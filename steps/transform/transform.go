@@ -64,23 +64,28 @@ func Spec() *step.Spec {
 		Inputs: []step.Port{
 			{Name: "examples", Type: artifacts.TypeDataset, Description: "the rows to fit on (train split) and transform (every split)"},
 			{Name: "schema", Type: artifacts.TypeSchema, Optional: true, Description: "recorded as lineage; column types are read from the Dataset"},
+			{Name: "transform_graph", Type: artifacts.TypeTransformGraph, Optional: true, Description: "a fitted TransformGraph (from transform-fit): apply it, fit nothing (no --spec); then transform shards by part files"},
 		},
 		Outputs: []step.Port{
-			{Name: "transform_graph", Type: artifacts.TypeTransformGraph, Description: "transform.json and transform.onnx"},
+			{Name: "transform_graph", Type: artifacts.TypeTransformGraph, Description: "transform.json and transform.onnx (with --in transform_graph, a copy of it)"},
 			{Name: "transformed_examples", Type: artifacts.TypeDataset, Description: "every split, transformed"},
 		},
 		Params: []step.Param{
-			{Name: "spec", Type: step.String, Required: true, Description: "the transform spec (YAML) at a local path or blob URL", Example: "transform.yaml"},
+			{Name: "spec", Type: step.String, Description: "the transform spec (YAML) at a local path or blob URL; required unless --in transform_graph gives a fitted graph", Example: "transform.yaml"},
 			{Name: "train-split", Type: step.String, Default: "train", Description: "the split analyzers are fitted on", Example: "train"},
 		},
 		Run:        run,
 		ContentKey: specDigest,
+		Shard:      applySharding(),
 	}
 }
 
 // specDigest puts the spec's content into the cache key: the spec is a
 // file, not an input artifact.
 func specDigest(ctx context.Context, r *step.Run) (map[string]string, error) {
+	if r.String("spec") == "" {
+		return nil, nil // apply mode: the fitted graph is an input artifact
+	}
 	data, _, err := readSpec(ctx, r)
 	if err != nil {
 		return nil, err
@@ -106,6 +111,16 @@ func readSpec(ctx context.Context, r *step.Run) ([]byte, string, error) {
 }
 
 func run(ctx context.Context, r *step.Run) error {
+	if fitted := r.Input("transform_graph"); fitted != nil {
+		return runApply(ctx, r, fitted)
+	}
+	if r.String("spec") == "" {
+		return step.Usagef("--spec is required, unless --in transform_graph=URI gives a fitted graph to apply")
+	}
+	if _, sharded := r.Shard(); sharded {
+		return step.BadInput(errors.New("transform shards only when it applies a fitted graph: fit with transform-fit " +
+			"(its analyzers shard), then give its output to transform as --in transform_graph=URI"))
+	}
 	data, name, err := readSpec(ctx, r)
 	if err != nil {
 		return err
@@ -270,9 +285,10 @@ func writeExamples(ctx context.Context, r *step.Run, examples *artifacts.Artifac
 			read = append(read, c)
 		}
 	}
+	parts := planParts(r, splits)
 	var rows int64
-	for _, split := range names {
-		for rec, err := range examples.Records(ctx, split, artifacts.ReadOptions{Columns: read}) {
+	for _, p := range parts {
+		for rec, err := range examples.PartRecords(ctx, p.split, p.file, artifacts.ReadOptions{Columns: read}) {
 			if err != nil {
 				dw.Abandon()
 				return 0, err
@@ -280,15 +296,21 @@ func writeExamples(ctx context.Context, r *step.Run, examples *artifacts.Artifac
 			out, err := transformBatch(g, schema, carried, rec)
 			if err != nil {
 				dw.Abandon()
-				return 0, fmt.Errorf("split %s: %w", split, err)
+				return 0, fmt.Errorf("split %s: %s: %w", p.split, p.file, err)
 			}
-			err = dw.Write(split, out)
+			err = dw.Write(p.split, out)
 			out.Release()
 			if err != nil {
 				dw.Abandon()
 				return 0, err
 			}
 			rows += rec.NumRows()
+		}
+		// One output part per input part, sharded or not: the shards'
+		// outputs concatenate into the whole's, file for file.
+		if err := dw.EndPart(p.split); err != nil {
+			dw.Abandon()
+			return 0, err
 		}
 	}
 	return rows, dw.Close()
