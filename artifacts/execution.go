@@ -39,10 +39,11 @@ type Execution struct {
 	Outputs    []Input        `json:"outputs,omitempty"`
 	Status     string         `json:"status"`
 	ExitCode   int            `json:"exit_code"`
-	Error      string         `json:"error,omitempty"`
-	Started    time.Time      `json:"started"`
-	Ended      time.Time      `json:"ended"`
-	Host       string         `json:"host,omitempty"`
+	// Error says why a failed run failed, or what a gated run's gate said.
+	Error   string    `json:"error,omitempty"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	Host    string    `json:"host,omitempty"`
 }
 
 // NewExecutionID returns a time-ordered unique id, so listing the records

@@ -80,18 +80,15 @@ func writeHighlights(ctx context.Context, out io.Writer, store *artifacts.Store,
 					add(s.Name, "NOT blessed: %v", why)
 				}
 			case artifacts.TypePushedModel:
-				if p, _ := prop("pushed"); p == true {
-					v, _ := prop("version")
-					name, _ := prop("name")
-					ptr, _ := prop("pointer")
-					if again, _ := prop("already_current"); again == true {
-						add(s.Name, "%v version %v is this model already (current: %v)", name, v, ptr)
-					} else {
-						add(s.Name, "pushed %v version %v (current: %v)", name, v, ptr)
-					}
+				// A refused model has no PushedModel: the Blessing and the
+				// table's reason say why.
+				v, _ := prop("version")
+				name, _ := prop("name")
+				ptr, _ := prop("pointer")
+				if again, _ := prop("already_current"); again == true {
+					add(s.Name, "%v version %v is this model already (current: %v)", name, v, ptr)
 				} else {
-					why, _ := prop("reason")
-					add(s.Name, "not pushed: %v", why)
+					add(s.Name, "pushed %v version %v (current: %v)", name, v, ptr)
 				}
 			case artifacts.TypePredictions:
 				n, _ := prop("num_inferences")

@@ -40,7 +40,6 @@ const (
 	PropBlessingDigest = "blessing_digest"
 	PropBlessingSkip   = "blessing_skipped"
 	PropInfraValidated = "infra_validated"
-	PropReason         = "reason"
 	PropAlreadyCurrent = "already_current"
 )
 
@@ -50,7 +49,7 @@ func Spec() *step.Spec {
 		Name:    Name,
 		Version: Version,
 		Summary: "push a blessed, infra-validated model to a versioned registry on blob storage, with serving manifests",
-		Description: "Like TFX's InfraValidator and Pusher. Refuses (exit 3, the PushedModel then records pushed=false and why) a " +
+		Description: "Like TFX's InfraValidator and Pusher. Refuses (exit 3, no PushedModel written, the reason logged and in the execution record) a " +
 			"model its Blessing does not bless; a missing blessing is a usage error unless --skip-blessing, which is recorded. " +
 			"Infra validation loads the model in a separate `mlsteps serve` process under an address-space limit " +
 			"(--infra-memory-mib, RLIMIT_AS) and a time limit (--infra-timeout), sends it --canary-rows rows of the examples " +
@@ -67,7 +66,7 @@ func Spec() *step.Spec {
 			{Name: "examples", Type: artifacts.TypeDataset, Optional: true, Description: "rows to send as canaries during infra validation"},
 		},
 		Outputs: []step.Port{
-			{Name: "pushed_model", Type: artifacts.TypePushedModel, Description: "pushed_model.json (registry, name, version, digest, blessing, validation) and manifests/*.yaml"},
+			{Name: "pushed_model", Type: artifacts.TypePushedModel, NotOnGate: true, Description: "pushed_model.json (registry, name, version, digest, blessing, validation) and manifests/*.yaml; not written when the model is refused"},
 		},
 		Params: []step.Param{
 			{Name: "registry", Type: step.String, Required: true, Description: "the registry's blob URL (file://, mem://, s3://, gs://, azblob://)", Example: "s3://ml/registry"},
@@ -93,7 +92,6 @@ func Spec() *step.Spec {
 // record is pushed_model.json.
 type record struct {
 	Pushed   bool   `json:"pushed"`
-	Reason   string `json:"reason,omitempty"`
 	Registry string `json:"registry"`
 	Name     string `json:"name"`
 	// Version, URI and Pointer are set once pushed; Current is the version
@@ -165,6 +163,12 @@ func run(ctx context.Context, r *step.Run) error {
 				"peak_rss_bytes", rep.PeakRSSBytes, "seconds", rep.Seconds)
 		}
 	}
+	if refused != nil {
+		// Nothing was pushed, so there is no PushedModel: the reason is the
+		// gate's, in the log and the execution record.
+		r.Logger().Warn("model not pushed", "reason", refused.Error())
+		return &step.GateError{Gate: Name, Reason: refused.Error()}
+	}
 	w, err := r.Output(ctx, "pushed_model")
 	if err != nil {
 		return err
@@ -179,16 +183,6 @@ func run(ctx context.Context, r *step.Run) error {
 		w.SetProperty(PropBlessingDigest, bless.Digest)
 	}
 	w.SetProperty(PropInfraValidated, rec.Infra != nil)
-	if refused != nil {
-		rec.Reason = refused.Error()
-		w.SetProperty(PropPushed, false)
-		w.SetProperty(PropReason, rec.Reason)
-		r.Logger().Warn("model not pushed", "reason", rec.Reason)
-		if err := w.WriteJSON(ctx, File, rec); err != nil {
-			return err
-		}
-		return &step.GateError{Gate: Name, Reason: rec.Reason}
-	}
 
 	if current != nil {
 		rec.Pushed, rec.AlreadyCurrent, rec.Version, rec.Current = true, true, current.Version, current.Version

@@ -126,6 +126,31 @@ func (e *env) deploy(name string, inputs map[string]string, params map[string]an
 	return rec, err
 }
 
+// gatedRecords counts the execution records of a deploy run (under
+// root/name) whose status is gated and whose error gives the reason.
+func (e *env) gatedRecords(name string) int {
+	e.t.Helper()
+	objs, err := e.store.Glob(e.ctx, e.root.Join(name, artifacts.ExecutionsDir, "*.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, o := range objs {
+		data, err := e.store.ReadAll(e.ctx, o.URI)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var r artifacts.Execution
+		if err := json.Unmarshal(data, &r); err != nil {
+			e.t.Fatal(err)
+		}
+		if r.Status == artifacts.StatusGated && strings.Contains(r.Error, "not blessed") {
+			n++
+		}
+	}
+	return n
+}
+
 // TestDeployPushes pushes twice to a registry on each kind of storage:
 // versions 1 and 2, the pointer on 2 and readable by the pointer reader
 // serve uses, the copies whole, the record complete.
@@ -228,11 +253,15 @@ func TestDeployBlessing(t *testing.T) {
 
 	rec, err := e.deploy("unblessed", map[string]string{"model": mlp, "blessing": e.bless(mlp, false, "accuracy 0.41 is below the lower bound 0.9")}, params())
 	var gate *step.GateError
-	if step.ExitCode(err) != step.ExitGate || !errors.As(err, &gate) || !strings.Contains(gate.Reason, "accuracy 0.41 is below the lower bound 0.9") {
+	if step.ExitCode(err) != step.ExitGate || !errors.As(err, &gate) || !strings.Contains(gate.Reason, "accuracy 0.41 is below the lower bound 0.9") ||
+		!strings.Contains(gate.Reason, "not blessed") {
 		t.Fatalf("unblessed: exit %d, %v", step.ExitCode(err), err)
 	}
-	if rec["pushed"] != false || !strings.Contains(rec["reason"].(string), "not blessed") || rec["version"] != nil {
-		t.Fatalf("unblessed record: %v", rec)
+	if rec != nil {
+		t.Fatalf("a refused model got a PushedModel: %v", rec)
+	}
+	if n := e.gatedRecords("unblessed"); n != 1 {
+		t.Fatalf("%d gated execution records for the refusal, want 1 (the reason recorded)", n)
 	}
 	r, _ := deploy.OpenRegistry(e.ctx, e.store, reg)
 	if _, err := r.Current(e.ctx, "penguins"); !errors.Is(err, registry.ErrNotFound) {
@@ -303,15 +332,17 @@ func TestInfraValidationRefuses(t *testing.T) {
 			if step.ExitCode(err) != step.ExitGate {
 				t.Fatalf("exit %d (%v), want 3", step.ExitCode(err), err)
 			}
-			reason, _ := rec["reason"].(string)
+			var gate *step.GateError
+			errors.As(err, &gate)
+			reason := gate.Reason
 			for _, want := range c.reason {
 				if !strings.Contains(reason, want) {
 					t.Errorf("reason %q does not mention %q", reason, want)
 				}
 			}
 			t.Logf("refused: %s", reason)
-			if rec["pushed"] != false {
-				t.Errorf("record: %v", rec)
+			if rec != nil {
+				t.Errorf("a refused model got a PushedModel: %v", rec)
 			}
 		})
 	}

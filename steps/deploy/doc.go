@@ -9,8 +9,9 @@
 //
 //  1. The Blessing must bless the model (and be a verdict on this very
 //     model, by digest); a missing one is a usage error unless
-//     --skip-blessing, which is recorded. A "no" is exit 3 with a
-//     PushedModel that records pushed=false and the reason.
+//     --skip-blessing, which is recorded. A "no" is exit 3 and writes no
+//     PushedModel: the reason is logged and kept in the execution record
+//     (so is a refusal by infra validation).
 //  2. Infra validation starts `mlsteps serve` on the model in a separate
 //     process, through the hidden `mlsteps infra-serve` command, which
 //     sets RLIMIT_AS (address space, so a limit below the serving

@@ -251,6 +251,9 @@ func Execute(ctx context.Context, spec *Spec, inv Invocation, env Env) (err erro
 	rec.Status = map[int]string{ExitOK: artifacts.StatusSucceeded, ExitGate: artifacts.StatusGated}[rec.ExitCode]
 	if rec.Status == "" {
 		rec.Status = artifacts.StatusFailed
+	}
+	if runErr != nil {
+		// A gate's verdict is recorded too: a refusal may write nothing else.
 		rec.Error = runErr.Error()
 	}
 	// The record is lineage, so a run that cannot write it has failed, but
@@ -657,6 +660,9 @@ func (r *Run) commit(ctx context.Context, started time.Time, rec *artifacts.Exec
 	var outs []artifacts.Input
 	for _, port := range r.spec.Outputs {
 		w, ok := r.outputs[port.Name]
+		if !ok && gate != nil && port.NotOnGate {
+			continue
+		}
 		if !ok {
 			return outs, fmt.Errorf("step %s did not write its output %s", r.spec.Name, port.Name)
 		}

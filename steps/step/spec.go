@@ -30,8 +30,12 @@ type Port struct {
 	Name        string         `json:"name"`
 	Type        artifacts.Type `json:"type"`
 	Description string         `json:"description"`
-	// Optional inputs may be left out; every output is always written.
-	Optional bool `json:"optional,omitempty"`
+	// Optional inputs may be left out; every output is always written,
+	// except one marked NotOnGate, which a run whose gate said no (exit 3)
+	// may leave unwritten: a refusal with nothing to hand on, such as a
+	// push that did not happen.
+	Optional  bool `json:"optional,omitempty"`
+	NotOnGate bool `json:"not_on_gate,omitempty"`
 }
 
 // Param is a typed step parameter.
