@@ -153,6 +153,18 @@ type number interface {
 	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
 }
 
+// scatterBools writes booleans as 1 and 0 into column j of the row-major
+// [a.Len(),w] dst.
+func scatterBools[D number](dst []D, a *array.Boolean, w, j int) {
+	for r := range a.Len() {
+		var v D
+		if a.Value(r) {
+			v = 1
+		}
+		dst[r*w+j] = v
+	}
+}
+
 // scatter writes src into column j of the row-major [len(src),w] dst.
 func scatter[S, D number](dst []D, src []S, w, j int) {
 	if w == 1 {
@@ -197,13 +209,7 @@ func fillFloats[D float32 | float64](dst []D, col arrow.Array, w, j int) error {
 	case *array.Uint64:
 		scatter(dst, a.Uint64Values(), w, j)
 	case *array.Boolean:
-		for r := range a.Len() {
-			if a.Value(r) {
-				dst[r*w+j] = 1
-			} else {
-				dst[r*w+j] = 0
-			}
-		}
+		scatterBools(dst, a, w, j)
 	default:
 		return notConvertible(col)
 	}
@@ -275,13 +281,7 @@ func fillInts(dst []int64, col arrow.Array, w, j int, lo, hi int64) error {
 	case *array.Float32:
 		return intsFromFloats(dst, a.Float32Values(), w, j, lo, hi)
 	case *array.Boolean:
-		for r := range a.Len() {
-			if a.Value(r) {
-				dst[r*w+j] = 1
-			} else {
-				dst[r*w+j] = 0
-			}
-		}
+		scatterBools(dst, a, w, j)
 		return nil
 	}
 	return notConvertible(col)
@@ -331,13 +331,7 @@ func fillUints(dst []uint64, col arrow.Array, w, j int) error {
 	case *array.Float32:
 		return uintsFromFloats(dst, a.Float32Values(), w, j)
 	case *array.Boolean:
-		for r := range a.Len() {
-			if a.Value(r) {
-				dst[r*w+j] = 1
-			} else {
-				dst[r*w+j] = 0
-			}
-		}
+		scatterBools(dst, a, w, j)
 	default:
 		return notConvertible(col)
 	}

@@ -40,9 +40,8 @@ func ParseRequest(b []byte) (InferRequest, error) {
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (r *InferResponse) UnmarshalJSON(b []byte) error {
-	d := &decoder{b: b}
 	var out InferResponse
-	err := d.object(func(key string) (err error) {
+	err := decodeFields(b, "inference response", func(d *decoder, key string) (known bool, err error) {
 		switch key {
 		case "model_name":
 			out.ModelName, err = d.str()
@@ -55,15 +54,12 @@ func (r *InferResponse) UnmarshalJSON(b []byte) error {
 		case "outputs":
 			out.Outputs, err = d.tensors()
 		default:
-			return d.skip()
+			return false, nil
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		return nil
+		return true, err
 	})
-	if err = d.end(err); err != nil {
-		return fmt.Errorf("inference response: %w", err)
+	if err != nil {
+		return err
 	}
 	*r = out
 	return nil
@@ -71,9 +67,8 @@ func (r *InferResponse) UnmarshalJSON(b []byte) error {
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (r *InferRequest) UnmarshalJSON(b []byte) error {
-	d := &decoder{b: b}
 	var out InferRequest
-	err := d.object(func(key string) (err error) {
+	err := decodeFields(b, "inference request", func(d *decoder, key string) (known bool, err error) {
 		switch key {
 		case "id":
 			out.ID, err = d.str()
@@ -87,6 +82,25 @@ func (r *InferRequest) UnmarshalJSON(b []byte) error {
 				err = json.Unmarshal(raw, &out.Outputs)
 			}
 		default:
+			return false, nil
+		}
+		return true, err
+	})
+	if err != nil {
+		return err
+	}
+	*r = out
+	return nil
+}
+
+// decodeFields decodes the JSON object b strictly: field decodes a key's
+// value, reporting false for a key it does not know (skipped, as OIP allows
+// extensions); errors name the key and then what.
+func decodeFields(b []byte, what string, field func(d *decoder, key string) (bool, error)) error {
+	d := &decoder{b: b}
+	err := d.object(func(key string) error {
+		known, err := field(d, key)
+		if !known {
 			return d.skip()
 		}
 		if err != nil {
@@ -95,9 +109,8 @@ func (r *InferRequest) UnmarshalJSON(b []byte) error {
 		return nil
 	})
 	if err = d.end(err); err != nil {
-		return fmt.Errorf("inference request: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	*r = out
 	return nil
 }
 

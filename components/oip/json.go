@@ -14,23 +14,13 @@ import (
 // AppendJSON appends the request's JSON encoding to b.
 func (r *InferRequest) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, '{')
-	if r.ID != "" {
-		b = append(b, `"id":`...)
-		b = appendString(b, r.ID)
-		b = append(b, ',')
-	}
+	b = appendStringField(b, "id", r.ID)
 	b, err := appendParameters(b, r.Parameters)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `"inputs":[`...)
-	for i := range r.Inputs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if b, err = r.Inputs[i].AppendJSON(b); err != nil {
-			return nil, err
-		}
+	if b, err = appendTensors(b, "inputs", r.Inputs); err != nil {
+		return nil, err
 	}
 	b = append(b, ']')
 	if len(r.Outputs) > 0 {
@@ -63,28 +53,14 @@ func (r *InferResponse) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"model_name":`...)
 	b = appendString(b, r.ModelName)
 	b = append(b, ',')
-	if r.ModelVersion != "" {
-		b = append(b, `"model_version":`...)
-		b = appendString(b, r.ModelVersion)
-		b = append(b, ',')
-	}
-	if r.ID != "" {
-		b = append(b, `"id":`...)
-		b = appendString(b, r.ID)
-		b = append(b, ',')
-	}
+	b = appendStringField(b, "model_version", r.ModelVersion)
+	b = appendStringField(b, "id", r.ID)
 	b, err := appendParameters(b, r.Parameters)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `"outputs":[`...)
-	for i := range r.Outputs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if b, err = r.Outputs[i].AppendJSON(b); err != nil {
-			return nil, err
-		}
+	if b, err = appendTensors(b, "outputs", r.Outputs); err != nil {
+		return nil, err
 	}
 	return append(b, "]}"...), nil
 }
@@ -199,4 +175,34 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendStringField appends "key":"v", when v is not empty.
+func appendStringField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, `":`...)
+	b = appendString(b, v)
+	return append(b, ',')
+}
+
+// appendTensors appends "key":[tensor,... leaving the array open: the
+// caller closes it with what follows.
+func appendTensors(b []byte, key string, ts []Tensor) ([]byte, error) {
+	b = append(b, '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i := range ts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = ts[i].AppendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
